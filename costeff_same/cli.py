@@ -1,0 +1,119 @@
+"""``costeff-same``: the command line, mirroring the experiments.
+
+    costeff-same train    --profile default [--victim entropy|patience] [--set key=value ...]
+    costeff-same evaluate --profile default [--set key=value ...]
+    costeff-same summary  --profile default [--json]
+    costeff-same notebooks --profile smoke [--chapter 01_multi_exit]
+
+``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
+``--set epochs=1 --set task=imdb`` work). Errors in input are reported in one line
+naming the bad value and the accepted ones, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from .config import PROFILES, ConfigError, load_profile
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r} must look like key=value")
+        key, value = pair.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _chapter1_params(args) -> dict[str, Any]:
+    return {**load_profile(args.profile)["01_multi_exit"], **_overrides(args.set)}
+
+
+def cmd_train(args) -> int:
+    from .experiments import VICTIMS, multi_exit_config, trained_model
+
+    cfg = multi_exit_config(**_chapter1_params(args))
+    for name in [args.victim] if args.victim else VICTIMS:
+        _, record = trained_model(cfg.victim(name))
+        print(f"{name}: trained ({record['_entry']})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .experiments import multi_exit_config, multi_exit_summary, run_multi_exit
+
+    record = run_multi_exit(multi_exit_config(**_chapter1_params(args)))
+    print(json.dumps(multi_exit_summary(record), indent=2))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .summary import summary
+
+    data = summary(args.profile)
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    for section, values in data.items():
+        if section == "profile":
+            print(f"profile: {values}")
+            continue
+        print(f"[{section}] {values.get('status')}")
+        for key, value in values.items():
+            if key != "status" and not isinstance(value, (dict, list)):
+                print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_notebooks(args) -> int:
+    from .notebooks import chapters, run_chapter
+
+    for chapter in [args.chapter] if args.chapter else chapters():
+        print(f"running {chapter} under profile {args.profile} ...", flush=True)
+        print(f"  -> {run_chapter(chapter, args.profile, _overrides(args.set))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_text: str, sets: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--profile", default="default", choices=PROFILES, help="parameter profile (configs/*.yaml)")
+        if sets:
+            p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                           help="override one notebook parameter of the profile")
+        p.set_defaults(fn=fn)
+        return p
+
+    add("train", cmd_train, "fine-tune the chapter-1 victims (cached)").add_argument(
+        "--victim", choices=("entropy", "patience"), help="train only this victim")
+    add("evaluate", cmd_evaluate, "run chapter 1's evaluation and print its summary")
+    add("summary", cmd_summary, "summarise every finished chapter from the cache", sets=False).add_argument(
+        "--json", action="store_true", help="machine-readable output")
+    add("notebooks", cmd_notebooks, "execute the chapters with papermill into book/").add_argument(
+        "--chapter", help="only this chapter (e.g. 01_multi_exit)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``costeff-same`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"costeff-same {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Typed, hashable stage configs (the minGPT/nanoGPT way: defaults, and loud failure).
+
+Every stage of an experiment is described by a frozen dataclass. ``from_dict`` rejects
+unknown keys and values of the wrong type with a message naming the key, the value and
+what is accepted; ``config_hash`` is a stable sha256 of the canonical JSON form, used as
+the key of the results cache (:mod:`costeff_same.results`).
+
+Profiles (``configs/{smoke,default,paper}.yaml``) hold the notebook parameters of each
+chapter; :func:`load_profile` reads and checks one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .paths import CONFIGS_DIR
+
+PROFILES = ("smoke", "default", "paper")
+
+T = TypeVar("T", bound="StageConfig")
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, missing or of the wrong type."""
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it in canonical form.
+
+    Accepts an int where a float is expected and a list where a tuple is expected
+    (YAML has no tuples). Raises :class:`ConfigError` otherwise.
+    """
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(key, value, arg)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{key}={value!r} is not {' or '.join(_type_name(a) for a in args)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} must be a list, got {type(value).__name__}")
+        (item_tp, *_rest) = typing.get_args(tp)
+        return tuple(_coerce(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping for {tp.__name__}, got {value!r}")
+        return tp.from_dict(value, prefix=f"{key}.")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}={value!r} must be an integer, got {type(value).__name__}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}={value!r} must be a number, got {type(value).__name__}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} must be a string, got {type(value).__name__}")
+        return value
+    raise ConfigError(f"{key}: unsupported annotation {tp!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    """Base class of every stage config: typed ``from_dict``, ``to_dict`` and ``config_hash``."""
+
+    @classmethod
+    def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
+        """Build the config from a mapping, checking every key and type.
+
+        Raises:
+            ConfigError: on an unknown key (the accepted keys are listed) or a value of
+                the wrong type.
+        """
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(prefix + u for u in unknown)} for {cls.__name__}; "
+                f"accepted: {', '.join(names)}"
+            )
+        kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in values.items()}
+        try:
+            return cls(**kwargs)
+        except TypeError as err:  # a required field is missing
+            raise ConfigError(f"{cls.__name__}: {err}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain JSON-able data (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def config_hash(self) -> str:
+        """Stable 16-hex-digit key: sha256 of the canonical JSON of the class name + fields."""
+        blob = json.dumps({"kind": type(self).__name__, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self: T, **changes: Any) -> T:
+        """A copy with some fields changed (checked like ``from_dict``)."""
+        return type(self).from_dict({**dataclasses.asdict(self), **changes})
+
+
+def choice(key: str, value: str, accepted: typing.Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``accepted``.
+
+    Raises:
+        ConfigError: naming the value and the accepted ones.
+    """
+    accepted = tuple(accepted)
+    if value not in accepted:
+        raise ConfigError(f"unknown {key} {value!r}; accepted: {', '.join(accepted)}")
+    return value
+
+
+def profile_path(profile: str) -> Path:
+    """Path of ``configs/<profile>.yaml``; raises :class:`ConfigError` for an unknown profile."""
+    choice("profile", profile, PROFILES)
+    return CONFIGS_DIR / f"{profile}.yaml"
+
+
+def load_profile(profile: str) -> dict[str, dict[str, Any]]:
+    """The notebook parameters of every chapter under ``profile``.
+
+    The YAML file has a ``common`` mapping merged under each chapter's own mapping
+    (keys ``01_multi_exit`` ...). Returns ``{chapter: parameters}``.
+
+    Raises:
+        ConfigError: for an unknown profile or a malformed file.
+    """
+    path = profile_path(profile)
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or "chapters" not in data:
+        raise ConfigError(f"{path}: expected a mapping with 'common' and 'chapters'")
+    common = data.get("common") or {}
+    return {
+        chapter: {**common, **(params or {})} for chapter, params in data["chapters"].items()
+    }
+
+
+# -- stage configs --------------------------------------------------------------------
+
+REGIMES = ("joint", "weighted", "two_stage")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(StageConfig):
+    """Which task and how much of it.
+
+    Attributes:
+        task: a task of :data:`costeff_same.data.TASKS`.
+        data_file: the user's file for ``task='local'``.
+        seed: seeds the split and subsampling.
+        max_length: tokens per example (longer texts are truncated and counted).
+        train_size: subsample the training split to this many examples (None: all).
+        eval_size: subsample validation and test to this many examples each (None: all).
+    """
+
+    task: str = "rotten_tomatoes"
+    data_file: str | None = None
+    seed: int = 0
+    max_length: int = 64
+    train_size: int | None = None
+    eval_size: int | None = None
+
+    def __post_init__(self):
+        from .data import TASKS
+
+        choice("task", self.task, TASKS)
+        if self.max_length < 8:
+            raise ConfigError(f"max_length={self.max_length} must be >= 8")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(StageConfig):
+    """How one multi-exit model is fine-tuned (:func:`costeff_same.training.train`).
+
+    Attributes:
+        backbone: a backbone of :mod:`costeff_same.backbones`.
+        exit_style: ``deebert``, ``pabee`` or ``costeff`` heads.
+        regime: ``joint`` (sum of exit losses), ``weighted`` (PABEE: sum_j j*CE_j / sum_j j),
+            ``two_stage`` (DeeBERT: backbone + last exit, then the other exits on the
+            frozen backbone).
+        gradient_equilibrium: ElasticBERT/COST-EFF gradient rescaling.
+        epochs: epochs of the (first) stage.
+        exit_epochs: epochs of the second stage of ``two_stage``.
+        batch_size: examples per step.
+        learning_rate: peak learning rate (linear warm-up then linear decay).
+        exit_learning_rate: learning rate of the second stage of ``two_stage``.
+        warmup_ratio: fraction of steps spent warming up.
+        weight_decay: AdamW weight decay (not on biases and LayerNorms).
+        seed: seeds initialisation, data order and dropout.
+        checkpoint_every: steps between resumable checkpoints.
+    """
+
+    backbone: str = "minilm-l6"
+    exit_style: str = "deebert"
+    regime: str = "joint"
+    gradient_equilibrium: bool = False
+    epochs: int = 2
+    exit_epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    exit_learning_rate: float = 5e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 0
+    checkpoint_every: int = 50
+
+    def __post_init__(self):
+        from .modeling import EXIT_STYLES
+
+        choice("exit_style", self.exit_style, EXIT_STYLES)
+        choice("regime", self.regime, REGIMES)
+        for key in ("epochs", "batch_size", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModelConfig(StageConfig):
+    """The cache key of one trained multi-exit model: its data and its training."""
+
+    data: DataConfig
+    train: TrainConfig

@@ -1,0 +1,31 @@
+"""The project's paths, in one place (no ``../data`` relative paths anywhere else).
+
+Every location can be moved with an environment variable, which the tests use to keep
+their caches in temporary folders:
+
+- ``COSTEFF_SAME_RESULTS``: the results cache (default ``<repo>/results``).
+- ``COSTEFF_SAME_NLTK_DATA``: the project-owned NLTK data folder (default ``<repo>/nltk_data``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+CONFIGS_DIR = REPO_DIR / "configs"
+NOTEBOOKS_DIR = REPO_DIR / "notebooks"
+BOOK_DIR = REPO_DIR / "book"
+
+
+def results_dir() -> Path:
+    """Root of the results cache (created on first use)."""
+    path = Path(os.environ.get("COSTEFF_SAME_RESULTS", REPO_DIR / "results"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def nltk_data_dir() -> Path:
+    """The project-owned NLTK data folder (WordNet lives in ``corpora/wordnet``)."""
+    return Path(os.environ.get("COSTEFF_SAME_NLTK_DATA", REPO_DIR / "nltk_data"))

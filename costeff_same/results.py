@@ -1,0 +1,190 @@
+"""The results cache: ``load_or_run(config, fn)``, keyed by config hash, with provenance.
+
+Each entry is a folder ``results/<name>-<hash>/`` holding ``result.json`` (the record
+``fn`` returned), ``config.json``, ``provenance.json`` (package versions, git sha,
+seed, seconds) and any artefacts ``fn`` wrote into its work folder (model weights).
+An entry is complete only when ``manifest.json`` exists: it is written last and holds the
+sha256 of every file, so an interrupted or corrupted entry is detected and recomputed,
+never silently used (the showyourwork input-keyed cache; nanoGPT's checkpoint-with-config).
+All writes are atomic (temporary file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .config import StageConfig
+from .paths import REPO_DIR, results_dir
+
+MANIFEST = "manifest.json"
+TRACKED_PACKAGES = ("costeff-same", "torch", "transformers", "datasets", "numpy", "scikit-learn")
+
+
+class CorruptResultWarning(UserWarning):
+    """A cache entry failed its checksum and is being recomputed."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a reader sees the old or the new file, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """:func:`atomic_write_text` of ``data`` as indented JSON."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a result record")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance(seed: int | None = None) -> dict[str, Any]:
+    """Package versions, git sha, python and platform of the current run."""
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=10
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    return {
+        "versions": versions,
+        "git_sha": sha,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "seed": seed,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def entry_dir(name: str, config: StageConfig) -> Path:
+    """Folder of the cache entry for ``name`` and ``config`` (it may not exist yet)."""
+    return results_dir() / f"{name}-{config.config_hash()}"
+
+
+def _verify(entry: Path) -> bool:
+    manifest_path = entry / MANIFEST
+    if not manifest_path.exists():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        return all(
+            (entry / rel).is_file() and sha256_file(entry / rel) == digest
+            for rel, digest in manifest["files"].items()
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def is_cached(name: str, config: StageConfig) -> bool:
+    """True when a complete, checksum-verified entry exists."""
+    return _verify(entry_dir(name, config))
+
+
+def load_result(name: str, config: StageConfig) -> dict[str, Any]:
+    """The stored record of a complete entry.
+
+    Raises:
+        FileNotFoundError: when no complete, verified entry exists.
+    """
+    entry = entry_dir(name, config)
+    if not _verify(entry):
+        raise FileNotFoundError(f"no complete result for {name} with config {config.config_hash()}")
+    return json.loads((entry / "result.json").read_text())
+
+
+def load_or_run(
+    name: str,
+    config: StageConfig,
+    fn: Callable[[StageConfig, Path], dict[str, Any]],
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Return the cached record of ``fn(config, workdir)``, computing it if needed.
+
+    ``fn`` receives the config and a work folder for artefacts (``workdir``) and
+    returns a JSON-able record. While it runs, ``workdir`` is the entry's ``work/``
+    subfolder, which persists between attempts so that ``fn`` can resume from its own
+    checkpoints; on success the entry is sealed with a manifest of sha256 sums.
+
+    Args:
+        name: the stage name (part of the folder name).
+        config: the stage config; its hash keys the entry.
+        fn: the computation.
+        seed: recorded in the provenance.
+
+    Returns:
+        The record, with ``"_entry"`` set to the entry folder.
+    """
+    entry = entry_dir(name, config)
+    if _verify(entry):
+        record = json.loads((entry / "result.json").read_text())
+        record["_entry"] = str(entry)
+        return record
+    if (entry / MANIFEST).exists():
+        warnings.warn(f"cache entry {entry} failed its checksum: recomputing", CorruptResultWarning)
+        (entry / MANIFEST).unlink()
+        (entry / "result.json").unlink(missing_ok=True)
+    work = entry / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    record = fn(config, work)
+    info = provenance(seed)
+    info["seconds"] = round(time.time() - started, 3)
+    atomic_write_json(entry / "config.json", {"name": name, **config.to_dict()})
+    atomic_write_json(entry / "provenance.json", info)
+    atomic_write_json(entry / "result.json", record)
+    files = {
+        str(p.relative_to(entry)): sha256_file(p)
+        for p in sorted(entry.rglob("*"))
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")
+        and "checkpoint" not in p.relative_to(entry).parts
+    }
+    atomic_write_json(entry / MANIFEST, {"files": files})
+    record = json.loads((entry / "result.json").read_text())
+    record["_entry"] = str(entry)
+    return record
+
+
+def clear(name: str, config: StageConfig) -> None:
+    """Remove one cache entry (used by ``costeff-same ... --force``)."""
+    shutil.rmtree(entry_dir(name, config), ignore_errors=True)

@@ -1,0 +1,44 @@
+"""Shared fixtures: offline Hugging Face libraries, a private results cache, tiny models."""
+
+import os
+
+# before any Hugging Face import: fail at once instead of retrying for ~23 s
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def private_results(tmp_path, monkeypatch):
+    """Every test writes its results cache into its own temporary folder."""
+    monkeypatch.setenv("COSTEFF_SAME_RESULTS", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """MiniLM's uncased WordPiece tokenizer (packaged)."""
+    from costeff_same.backbones import load_tokenizer
+
+    return load_tokenizer("tiny-random")
+
+
+@pytest.fixture
+def tiny_backbone():
+    """A 4-layer BERT of hidden 32 with seeded random weights."""
+    from costeff_same.backbones import load_backbone
+
+    return load_backbone("tiny-random", seed=0)
+
+
+@pytest.fixture
+def tiny_model(tiny_backbone):
+    """A DeeBERT-style multi-exit model on the tiny backbone, in eval mode."""
+    from costeff_same.modeling import from_backbone
+
+    torch.manual_seed(0)
+    return from_backbone(tiny_backbone.model, 2, "deebert").eval()
