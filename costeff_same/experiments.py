@@ -21,7 +21,7 @@ import numpy as np
 from .backbones import load_backbone, load_tokenizer
 from .config import ConfigError, DataConfig, StageConfig, TrainConfig, TrainedModelConfig
 from .data import Encoded, TaskData, load_task, subsample
-from .exits import ExitPolicy, simulate_exits
+from .exits import ExitPolicy, early_exit_forward, simulate_exits
 from .metrics import (count_parameters, exit_stats, flops_per_example, per_exit_metric,
                       predictions_of, task_metric, time_inference)
 from .modeling import MultiExitBertForSequenceClassification, from_backbone
@@ -177,6 +177,7 @@ def evaluate_victim(model: MultiExitBertForSequenceClassification, data: dict[st
     lengths = data["test"].lengths
     flops_full = flops_per_example(model, lengths)
     flops_exit = flops_per_example(model, lengths, decision.exit_layer)
+    agreement = paths_agreement(model, data["test"], policy_obj, decision, timing_batch)
     timing = {}
     for batch_size, limit in ((1, timing_batch1), (timing_batch, None)):
         full = time_inference(model, data["test"], batch_size, None, limit)
@@ -195,11 +196,30 @@ def evaluate_victim(model: MultiExitBertForSequenceClassification, data: dict[st
             "histogram": test_point["histogram"], "flops_per_example": flops_exit,
             "full_flops_per_example": flops_full,
         },
+        "paths_agreement": agreement,
         "test_exit_layer": decision.exit_layer.tolist(),
         "test_predictions": predictions_of(decision.logits).tolist(),
         "timing": timing,
         "parameters": count_parameters(model), "parameters_without_embeddings": count_parameters(model, False),
     }
+
+
+def paths_agreement(model: MultiExitBertForSequenceClassification, data: Encoded, policy: ExitPolicy,
+                    decision, batch_size: int) -> dict[str, float]:
+    """Share of examples on which batched early exit (path (b)) matches the simulation (path (a)).
+
+    Returns:
+        ``{"exit_layer": fraction, "prediction": fraction}`` (1.0 means every example agrees).
+    """
+    layers = np.zeros(len(data), dtype=np.int64)
+    preds = np.zeros(len(data), dtype=decision.predictions.dtype)
+    for idx, batch in data.eval_batches(batch_size):
+        out = early_exit_forward(model, batch["input_ids"], batch["attention_mask"], policy,
+                                 batch.get("token_type_ids"))
+        layers[idx] = out.exit_layer.numpy()
+        preds[idx] = predictions_of(out.logits.numpy())
+    return {"exit_layer": float(np.mean(layers == decision.exit_layer)),
+            "prediction": float(np.mean(preds == decision.predictions))}
 
 
 def _run_multi_exit(cfg: MultiExitExperimentConfig, workdir: Path) -> dict[str, Any]:

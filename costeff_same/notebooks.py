@@ -17,6 +17,19 @@ from .config import ConfigError, load_profile
 from .paths import BOOK_DIR, NOTEBOOKS_DIR, REPO_DIR
 
 
+def setup() -> None:
+    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style."""
+    import datasets
+    import transformers
+
+    from .plotting import use_style
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    use_style()
+
+
 def chapters() -> list[str]:
     """Chapter names (``01_multi_exit`` ...) in reading order."""
     return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))

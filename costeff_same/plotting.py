@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
 
 VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-style (patience exit)"}
 PALETTE = dict(zip(VICTIM_LABELS, sns.color_palette("deep", 2)))
@@ -88,4 +85,65 @@ def fig_wallclock(record: dict[str, Any]) -> plt.Figure:
     ax.axhline(1, color="black", lw=0.8)
     ax.set(ylabel="speedup over all layers", title="Early exit saves wall-clock time at batch > 1 too")
     ax.legend(fontsize=8)
+    return fig
+
+
+# -- chapter 3: accuracy attacks (SAME's RQ1) ----------------------------------------------
+
+RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug"}
+
+
+def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
+    """Exit-layer histograms of the attacked examples, clean against adversarial.
+
+    One panel per (victim, recipe); the record is :func:`costeff_same.attacks.experiment.run_accuracy_attacks`'s.
+    """
+    use_style()
+    victims = record["victims"]
+    recipes = list(next(iter(victims.values()))["recipes"])
+    fig, axes = plt.subplots(len(victims), len(recipes), figsize=(3.3 * len(recipes), 2.9 * len(victims)),
+                             sharex=True, squeeze=False)
+    for row, (name, v) in enumerate(victims.items()):
+        for col, recipe in enumerate(recipes):
+            ax = axes[row, col]
+            eff = v["recipes"][recipe]["summary"]["efficiency"]
+            if not eff.get("examples"):
+                ax.set_axis_off()
+                continue
+            layers = np.arange(1, len(eff["histogram_clean"]) + 1)
+            ax.bar(layers - 0.2, eff["histogram_clean"], 0.4, color=PALETTE[name], label="clean")
+            ax.bar(layers + 0.2, eff["histogram_adv"], 0.4, color="grey", label="adversarial")
+            ax.set_xticks(layers)
+            ax.set_title(f"{RECIPE_LABELS.get(recipe, recipe)} vs {name}\nmean exit "
+                         f"{eff['mean_exit_layer_clean']:.2f} -> {eff['mean_exit_layer_adv']:.2f}", fontsize=9)
+            if row == len(victims) - 1:
+                ax.set_xlabel("exit layer")
+            if col == 0:
+                ax.set_ylabel("attacked examples")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
+    """Success rate and efficiency-gain reduction of every (victim, recipe)."""
+    use_style()
+    victims = record["victims"]
+    recipes = list(next(iter(victims.values()))["recipes"])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    x = np.arange(len(recipes))
+    width = 0.8 / len(victims)
+    for j, (name, v) in enumerate(victims.items()):
+        rate = [v["recipes"][r]["summary"]["success_rate"] or 0.0 for r in recipes]
+        red = [v["recipes"][r]["summary"]["efficiency"].get("efficiency_gain_reduction") or 0.0 for r in recipes]
+        axes[0].bar(x + j * width, rate, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+        axes[1].bar(x + j * width, red, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+    for ax in axes:
+        ax.set_xticks(x + width * (len(victims) - 1) / 2, [RECIPE_LABELS.get(r, r) for r in recipes])
+        ax.axhline(0, color="black", lw=0.8)
+    axes[0].set(ylabel="attack success rate", ylim=(0, 1), title="Attack success rate (attacked examples)")
+    axes[1].set(ylabel="efficiency-gain reduction", title="Efficiency-gain reduction (same examples)")
+    axes[1].axhline(0.8, color="black", ls=":", lw=1, label="SAME's 80% (slowdown attack)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
     return fig

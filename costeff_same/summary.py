@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .attacks.experiment import accuracy_attacks_config, accuracy_attacks_summary
 from .config import StageConfig, load_profile
 from .experiments import multi_exit_config, multi_exit_summary
 from .results import is_cached, load_result
@@ -29,6 +30,8 @@ class Section:
 
 SECTIONS: dict[str, Section] = {
     "multi_exit": Section("01_multi_exit", "multi_exit", multi_exit_config, multi_exit_summary),
+    "accuracy_attacks": Section("03_accuracy_attacks", "accuracy_attacks", accuracy_attacks_config,
+                                accuracy_attacks_summary),
 }
 
 

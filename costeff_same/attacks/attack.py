@@ -1,0 +1,193 @@
+"""An attack = goal function + constraints + transformation + search method (TextAttack's shape).
+
+:class:`Attack` composes the four parts (Morris et al., 2020). A published recipe is a
+module ``<method>_<author>_<year>.py`` whose ``build(victim)`` returns an :class:`Attack`.
+:meth:`Attack.attack` runs it on one example and returns an :class:`AttackResult`:
+
+- ``skipped``: the goal already holds for the original text (a misclassified example for
+  an accuracy attack, a text exiting at the last layer for SAME); nothing is attacked;
+- ``succeeded``: the search reached the goal;
+- ``failed``: it did not (no candidates left, or the query budget was spent); the
+  result still holds the best text found, which is what an attacker would submit.
+
+Randomness (character edits, random word order) comes from one ``random.Random`` seeded per
+example from ``(seed, text)``: a run is reproducible, and an example's result does not
+depend on which examples ran before it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .constraints import Constraint
+from .goal_functions import GoalFunction, GoalResult
+from .search import SearchMethod
+from .text import AttackedText, unique_texts
+from .transformations import Transformation
+
+STATUSES = ("succeeded", "failed", "skipped")
+
+
+@dataclass
+class AttackResult:
+    """The outcome of attacking one example.
+
+    Attributes:
+        original_text: the example's text.
+        perturbed_text: the best text found (the original for a skipped example).
+        label: the ground-truth class.
+        status: ``succeeded``, ``failed`` or ``skipped``.
+        original_prediction: served prediction on the original.
+        perturbed_prediction: served prediction on the perturbed text.
+        original_exit_layer: exit layer (1..L) of the original.
+        perturbed_exit_layer: exit layer of the perturbed text.
+        original_score: goal score of the original.
+        perturbed_score: goal score of the perturbed text.
+        num_words: words in the original.
+        words_changed: words that differ from the original.
+        perturbation_rate: ``words_changed / num_words``.
+        changed_indices: the indices of those words.
+        original_words: the original words at those indices.
+        new_words: the words that replaced them.
+        num_queries: model evaluations spent (cached answers are free).
+        seconds: wall-clock of this example.
+        budget_exhausted: the query budget stopped the search.
+    """
+
+    original_text: str
+    perturbed_text: str
+    label: int
+    status: str
+    original_prediction: int
+    perturbed_prediction: int
+    original_exit_layer: int
+    perturbed_exit_layer: int
+    original_score: float
+    perturbed_score: float
+    num_words: int
+    words_changed: int
+    perturbation_rate: float
+    changed_indices: list[int]
+    original_words: list[str]
+    new_words: list[str]
+    num_queries: int
+    seconds: float
+    budget_exhausted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AttackResult:
+        """Rebuild from :meth:`to_dict`'s output."""
+        return cls(**data)
+
+
+class Attack:
+    """An attack: what it wants, what it may change, how it changes it, how it searches.
+
+    Args:
+        goal: the goal function (holds the victim and the query budget).
+        transformation: proposes candidate texts.
+        constraints: every candidate must satisfy all of them; list cheap ones first
+            (they run in order, each on the survivors of the previous).
+        search: the search method.
+        name: the recipe's name, for results.
+    """
+
+    def __init__(self, goal: GoalFunction, transformation: Transformation, constraints: Sequence[Constraint],
+                 search: SearchMethod, name: str = "attack"):
+        self.goal = goal
+        self.transformation = transformation
+        self.constraints = list(constraints)
+        self.search = search
+        self.name = name
+        self.rng = random.Random(0)
+        self.original: AttackedText | None = None
+
+    @property
+    def victim(self):
+        """The goal function's victim."""
+        return self.goal.victim
+
+    def allowed_indices(self, text: AttackedText) -> set[int]:
+        """Word indices every constraint allows to replace next."""
+        allowed = set(range(text.num_words))
+        for constraint in self.constraints:
+            allowed &= constraint.allowed_indices(text)
+        return allowed
+
+    def filter(self, candidates: Sequence[AttackedText], current: AttackedText) -> list[AttackedText]:
+        """The candidates that satisfy every constraint."""
+        kept = list(candidates)
+        for constraint in self.constraints:
+            if not kept:
+                break
+            kept = [c for c, ok in zip(kept, constraint.check(kept, self.original, current)) if ok]
+        return kept
+
+    def candidates(self, text: AttackedText, indices: Collection[int] | None = None) -> list[AttackedText]:
+        """Constraint-satisfying candidates one replacement away from ``text``.
+
+        Args:
+            text: the current text.
+            indices: only replace these words (still subject to the constraints).
+        """
+        allowed = self.allowed_indices(text)
+        if indices is not None:
+            allowed &= set(indices)
+        if not allowed:
+            return []
+        return self.filter(unique_texts(self.transformation(text, allowed), exclude=text), text)
+
+    def attack(self, text: str, label: int, seed: int = 0) -> AttackResult:
+        """Attack one example.
+
+        Args:
+            text: the example's text.
+            label: its ground-truth class.
+            seed: with ``text``, seeds every random choice of this example.
+
+        Returns:
+            An :class:`AttackResult`.
+        """
+        started = time.perf_counter()
+        self.rng = random.Random(f"{seed}|{text}")
+        self.transformation.set_rng(self.rng)
+        self.original = AttackedText(text)
+        initial = self.goal.start(self.original, label)
+        if self.goal.should_skip(initial):
+            final, status = initial, "skipped"
+        else:
+            final = self.search.search(self, initial)
+            status = "succeeded" if final.succeeded else "failed"
+        return self._result(initial, final, status, label, time.perf_counter() - started)
+
+    def attack_many(self, examples: Iterable[tuple[str, int]], seed: int = 0) -> list[AttackResult]:
+        """Attack every ``(text, label)`` pair, in order."""
+        return [self.attack(text, label, seed) for text, label in examples]
+
+    def _result(self, initial: GoalResult, final: GoalResult, status: str, label: int, seconds: float) -> AttackResult:
+        changed = sorted(final.text.changed_indices)
+        return AttackResult(
+            original_text=initial.text.text, perturbed_text=final.text.text, label=int(label), status=status,
+            original_prediction=initial.output.prediction, perturbed_prediction=final.output.prediction,
+            original_exit_layer=initial.output.exit_layer, perturbed_exit_layer=final.output.exit_layer,
+            original_score=initial.score, perturbed_score=final.score,
+            num_words=initial.text.num_words, words_changed=len(changed),
+            perturbation_rate=final.text.perturbation_rate, changed_indices=changed,
+            original_words=[final.text.original_words[i] for i in changed],
+            new_words=[final.text.words[i] for i in changed],
+            num_queries=self.goal.num_queries, seconds=seconds, budget_exhausted=self.goal.budget_exhausted,
+        )
+
+    def __repr__(self) -> str:
+        parts = "\n  ".join([f"goal: {type(self.goal).__name__}(query_budget={self.goal.query_budget})",
+                             f"transformation: {type(self.transformation).__name__}",
+                             *[f"constraint: {c!r}" for c in self.constraints], f"search: {self.search!r}"])
+        return f"Attack {self.name}:\n  {parts}"

@@ -1,0 +1,175 @@
+"""Search methods: how an attack walks from the original text towards its goal.
+
+- :class:`GreedyWordSwapWIR`: rank the words by importance, then, word by word in that
+  order, take the best-scoring replacement if it improves the goal score; stop at success.
+  Importance (TextAttack's ``wir_method``, Morris et al., 2020):
+
+  - ``delete``: the goal score of the text with the word left out (TextFooler, Jin et
+    al., 2020: the drop in the true class's probability);
+  - ``unk``: the goal score of the text with the word replaced by ``[UNK]`` (DeepWordBug's
+    "replace-one" score, Gao et al., 2018);
+  - ``weighted-saliency``: PWWS (Ren et al., 2019): ``softmax(S)_i * dP*_i``, where the
+    word saliency ``S_i`` is the score with the word replaced by ``[UNK]`` and ``dP*_i``
+    is the best score gain of the word's own replacements;
+  - ``random``: a seeded shuffle.
+
+- :class:`BeamSearch`: keep the ``beam_width`` best texts; each iteration expands every
+  beam text with all its candidates, scores them in one batch, keeps the best; stops on
+  success, when nothing is left to try, or after ``max_iterations`` (SAME, Chen et al.,
+  2023: width 5, 10 iterations). Returns the best text seen, or, with
+  ``return_best_seen=False``, the best of the last iteration (the SAME reference code's
+  behaviour).
+
+Every search scores candidates in batches through the goal function, which enforces the
+query budget.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .goal_functions import GoalResult
+from .text import AttackedText
+
+if TYPE_CHECKING:
+    from .attack import Attack
+
+
+class SearchMethod:
+    """Base class: ``search(attack, initial) -> best GoalResult found``."""
+
+    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
+        """Search from ``initial`` (the original text's result) using ``attack``'s parts."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class GreedyWordSwapWIR(SearchMethod):
+    """Greedy search over words ordered by importance.
+
+    Args:
+        wir_method: ``delete``, ``unk``, ``weighted-saliency`` or ``random``.
+
+    Raises:
+        ValueError: for an unknown ``wir_method`` (the accepted ones are listed).
+    """
+
+    WIR_METHODS = ("delete", "unk", "weighted-saliency", "random")
+
+    def __init__(self, wir_method: str = "unk"):
+        if wir_method not in self.WIR_METHODS:
+            raise ValueError(f"unknown wir_method {wir_method!r}; accepted: {', '.join(self.WIR_METHODS)}")
+        self.wir_method = wir_method
+
+    def rank(self, attack: Attack, initial: GoalResult, indices: list[int]) -> list[int]:
+        """``indices`` ordered from the most to the least important word."""
+        text = initial.text
+        if self.wir_method == "random":
+            order = list(indices)
+            attack.rng.shuffle(order)
+            return order
+        if self.wir_method == "delete":
+            probes = [text.delete_word(i) for i in indices]
+        else:
+            probes = [text.replace_word(i, attack.goal.victim.unk_token) for i in indices]
+        results = attack.goal.evaluate(probes)
+        scores = np.full(len(indices), -np.inf)
+        scores[:len(results)] = [r.score for r in results]
+        if self.wir_method == "weighted-saliency":
+            saliency = np.where(np.isfinite(scores), scores, -1e9)
+            weights = np.exp(saliency - saliency.max())
+            weights /= weights.sum()
+            per_index = {i: attack.candidates(text, [i]) for i in indices}
+            flat = [c for i in indices for c in per_index[i]]
+            scored = attack.goal.evaluate(flat)
+            best_gain, pos = {}, 0
+            for i in indices:
+                n = len(per_index[i])
+                chunk = scored[pos:pos + n]
+                pos += n
+                best_gain[i] = max((r.score for r in chunk), default=initial.score) - initial.score
+            scores = np.array([weights[k] * best_gain[i] if np.isfinite(scores[k]) else -np.inf
+                               for k, i in enumerate(indices)])
+        order = np.argsort(-scores, kind="stable")
+        return [indices[k] for k in order]
+
+    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
+        indices = sorted(attack.allowed_indices(initial.text))
+        if not indices:
+            return initial
+        order = self.rank(attack, initial, indices)
+        current = initial
+        for i in order:
+            if attack.goal.budget_exhausted:
+                break
+            candidates = attack.candidates(current.text, [i])
+            if not candidates:
+                continue
+            results = attack.goal.evaluate(candidates)
+            if not results:
+                break
+            best = max(results, key=lambda r: r.score)
+            if best.score > current.score:
+                current = best
+            if current.succeeded:
+                break
+        return current
+
+
+class BeamSearch(SearchMethod):
+    """Beam search over word replacements.
+
+    Args:
+        beam_width: texts kept per iteration (1 is plain greedy search).
+        max_iterations: expansions at most (each changes one more word); None: until the
+            constraints leave no candidate.
+        return_best_seen: return the best text seen over all iterations (True), or the best
+            of the last iteration (False: the SAME reference code).
+
+    Raises:
+        ValueError: for ``beam_width < 1`` or ``max_iterations < 1``.
+    """
+
+    def __init__(self, beam_width: int = 5, max_iterations: int | None = 10, return_best_seen: bool = True):
+        if beam_width < 1 or (max_iterations is not None and max_iterations < 1):
+            raise ValueError(f"beam_width={beam_width} and max_iterations={max_iterations} must be >= 1")
+        self.beam_width = beam_width
+        self.max_iterations = max_iterations
+        self.return_best_seen = return_best_seen
+
+    def expand(self, attack: Attack, beam: list[GoalResult]) -> list[AttackedText]:
+        """All candidates of every beam text, without repeats."""
+        seen, out = {b.text.text for b in beam}, []
+        for b in beam:
+            for c in attack.candidates(b.text):
+                if c.text not in seen:
+                    seen.add(c.text)
+                    out.append(c)
+        return out
+
+    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
+        beam, best = [initial], initial
+        iterations = math.inf if self.max_iterations is None else self.max_iterations
+        step = 0
+        while step < iterations and not attack.goal.budget_exhausted:
+            step += 1
+            candidates = self.expand(attack, beam)
+            if not candidates:
+                break
+            results = attack.goal.evaluate(candidates)
+            if not results:
+                break
+            results.sort(key=lambda r: r.score, reverse=True)
+            beam = results[:self.beam_width]
+            if beam[0].score > best.score:
+                best = beam[0]
+            done = [r for r in results if r.succeeded]
+            if done:
+                return done[0]
+        return best if self.return_best_seen else beam[0]

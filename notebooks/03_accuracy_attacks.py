@@ -1,0 +1,232 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Accuracy attacks against multi-exit models
+#
+# SAME (Chen et al., 2023) first asks (its RQ1): **do attacks made to flip a model's answer
+# also slow a multi-exit model down?** Its answer is no: adapting accuracy-oriented attacks
+# "does not significantly reduce" the efficiency of multi-exit models, which is why it
+# builds a slowdown attack of its own (the next chapter). This chapter puts the question to
+# the two victims of chapter 1, each at its operating point, with three published attacks:
+#
+# - **PWWS** (Ren et al., 2019): WordNet synonyms, words taken in the order of probability-weighted
+#   word saliency;
+# - **TextFooler** (Jin et al., 2020): embedding-neighbour swaps, words taken in the order of
+#   how much deleting them hurts, under a sentence-similarity constraint;
+# - **DeepWordBug** (Gao et al., 2018): one character edit per word (swap, substitution,
+#   deletion, insertion) within a Levenshtein budget of 30.
+#
+# They are built on our own small attack core (`costeff_same.attacks`), in TextAttack's shape:
+# goal function + constraints + transformation + search method. The victim is queried in
+# batches with dynamic padding and serves its prediction **at the exit its policy chooses**, so
+# an attack flips what the deployed model answers. Two resources the papers name cannot be
+# fetched offline and have stand-ins, said again wherever they matter: the **Universal
+# Sentence Encoder** is replaced by the packaged all-MiniLM-L6-v2 (mean-pooled; it is a
+# sentence-embedding model), and TextFooler's **counter-fitted word vectors** by MiniLM's input
+# word embeddings with WordNet antonyms removed. WordNet 3.0 itself comes from Debian's
+# packages into a project-owned NLTK folder (`costeff-same data wordnet`).
+#
+# Every number quoted in the prose below comes from the cached result of this run.
+
+# %% tags=["parameters"]
+profile = "default"  # parameter profile the run belongs to: smoke, default or paper
+victim_profile = "default"  # the profile whose chapter-1 victims are attacked
+task = "rotten_tomatoes"  # must equal chapter 1's task (the victims were trained on it)
+data_file = None  # must equal chapter 1's data_file
+backbone = "minilm-l6"  # must equal chapter 1's backbone
+max_length = 64  # must equal chapter 1's max_length (tokens per query)
+victims = ["entropy", "patience"]  # victims: entropy (DeeBERT-style), patience (PABEE-style)
+recipes = ["pwws", "textfooler", "deepwordbug"]  # attack recipes
+num_examples = 200  # the first this many sentences of chapter 1's test split, per victim
+query_budget = 300  # model evaluations per attacked example (None: unlimited)
+seed = 0  # seeds the attacks' random choices (character edits)
+batch_size = 64  # texts per victim forward
+
+# %%
+import html
+
+import pandas as pd
+from IPython.display import HTML, display
+from myst_nb import glue
+
+from costeff_same import plotting
+from costeff_same.attacks.experiment import accuracy_attacks_config, run_accuracy_attacks
+
+config = accuracy_attacks_config(
+    victim_profile=victim_profile, task=task, data_file=data_file, backbone=backbone, max_length=max_length,
+    victims=victims, recipes=recipes, num_examples=num_examples, query_budget=query_budget, seed=seed,
+    batch_size=batch_size,
+)
+record = run_accuracy_attacks(config)  # cached: a second run only reads the result
+units = {(v, r): u for v, vic in record["victims"].items() for r, u in vic["recipes"].items()}
+print(f"profile {profile}: task {record['task']}, backbone {record['backbone']}, {record['num_layers']} layers, "
+      f"config {config.config_hash()}")
+
+
+def num(value):
+    """A figure for the prose (nan where it is undefined, e.g. no successful attack)."""
+    return float("nan") if value is None else value
+
+
+# %% [markdown]
+# ## Setting
+#
+# Each victim is attacked at the operating point chapter 1 chose on the validation split:
+# entropy threshold {glue:text}`ent_value` for the DeeBERT-style model and patience
+# {glue:text}`pat_value` for the PABEE-style model. Each recipe attacks the first
+# {glue:text}`n_examples` sentences of the test split; the ones the victim already gets wrong
+# are skipped (they count as wrong after the attack too). An attack may spend at most
+# {glue:text}`budget` model evaluations on one sentence (cached answers are free); the paper
+# sets no budget, and ours is what keeps the chapter within its time on two CPU cores.
+# The clean queries reproduce chapter 1's exit layers and predictions on the same sentences
+# for {glue:text}`agreement:.1%` of them.
+
+# %%
+glue("ent_value", record["victims"]["entropy"]["policy_value"] if "entropy" in record["victims"] else float("nan"),
+     display=False)
+glue("pat_value", record["victims"]["patience"]["policy_value"] if "patience" in record["victims"] else float("nan"),
+     display=False)
+glue("n_examples", record["num_examples"], display=False)
+glue("budget", "no limit" if record["query_budget"] is None else record["query_budget"], display=False)
+glue("agreement", min(u["chapter1_agreement"] for u in units.values()), display=False)
+glue("n_layers", record["num_layers"], display=False)
+for (v, r), u in units.items():
+    print(f"{v:9s} {r:12s}", u["attack"].replace("\n", "\n" + " " * 23))
+
+# %% [markdown]
+# ## What the accuracy attacks achieve
+#
+# Accuracy before and after is over all the sentences; the success rate is over the attacked
+# ones (those the victim got right); the perturbation rate (changed words / words) is over the
+# successful attacks; queries and seconds are per attacked sentence. The best recipe against
+# the DeeBERT-style victim succeeds on {glue:text}`best_ent_rate:.1%` of the sentences it
+# attacks, against the PABEE-style victim on {glue:text}`best_pat_rate:.1%`.
+
+# %%
+rows = []
+for (v, r), u in units.items():
+    s = u["summary"]
+    rows.append({"victim": v, "recipe": plotting.RECIPE_LABELS.get(r, r), "attacked": s["attacked"],
+                 "accuracy before": s["accuracy_before"], "accuracy after": s["accuracy_after"],
+                 "success rate": s["success_rate"], "perturbation rate": s["perturbation_rate"],
+                 "words changed": s["words_changed"], "queries / example": s["queries_per_example"],
+                 "seconds / example": s["seconds_per_example"], "budget spent": s["budget_exhausted"]})
+accuracy = pd.DataFrame(rows)
+for short, v in (("ent", "entropy"), ("pat", "patience")):
+    rates = [num(u["summary"]["success_rate"]) for (vv, _), u in units.items() if vv == v]
+    glue(f"best_{short}_rate", max(rates, default=float("nan")), display=False)
+accuracy.round(3)
+
+# %% [markdown]
+# ## Do they slow the model down?
+#
+# The efficiency metrics on the attacked sentences, clean against adversarial ("adversarial" is
+# the text each attack returns: the successful one, or the best it found when it failed, which
+# is what an attacker would submit). Efficiency gain is g = 1 - mean exit layer / L, and the
+# efficiency-gain reduction (g_clean - g_adv) / g_clean is SAME's measure: 0 means no slowdown,
+# 1 means every sentence now runs all {glue:text}`n_layers` layers. Averaged over the
+# (victim, recipe) pairs it is {glue:text}`mean_reduction:.3f` (on the successful attacks only:
+# {glue:text}`mean_reduction_succeeded:.3f`); the largest is {glue:text}`max_reduction:.3f`.
+
+# %%
+rows = []
+for (v, r), u in units.items():
+    e, es = u["summary"]["efficiency"], u["summary"]["efficiency_succeeded"]
+    rows.append({"victim": v, "recipe": plotting.RECIPE_LABELS.get(r, r), "examples": e.get("examples"),
+                 "mean exit (clean)": e.get("mean_exit_layer_clean"), "mean exit (adv)": e.get("mean_exit_layer_adv"),
+                 "speedup (clean)": e.get("speedup_clean"), "speedup (adv)": e.get("speedup_adv"),
+                 "gain (clean)": e.get("efficiency_gain_clean"), "gain (adv)": e.get("efficiency_gain_adv"),
+                 "gain reduction": e.get("efficiency_gain_reduction"),
+                 "gain reduction (succeeded only)": es.get("efficiency_gain_reduction"),
+                 "exit later": e.get("later"), "exit earlier": e.get("earlier")})
+efficiency = pd.DataFrame(rows)
+reductions = efficiency["gain reduction"].astype(float)
+glue("mean_reduction", float(reductions.mean()), display=False)
+glue("max_reduction", float(reductions.max()), display=False)
+glue("mean_reduction_succeeded", float(efficiency["gain reduction (succeeded only)"].astype(float).mean()),
+     display=False)
+efficiency.round(3)
+
+# %%
+plotting.fig_attack_overview(record);
+
+# %% [markdown]
+# The exit-layer histograms of the attacked sentences, clean and adversarial, one panel per
+# victim and recipe:
+
+# %%
+plotting.fig_attack_exit_histograms(record);
+
+# %% [markdown]
+# ## Examples
+#
+# One successful adversarial sentence per recipe against the DeeBERT-style victim (the first in
+# test order), the replaced words struck through and their replacements in bold, with the exit
+# layer and prediction before and after.
+
+# %%
+def highlight(result):
+    """The sentence as HTML, each changed word struck through and followed by its replacement in bold."""
+    from costeff_same.attacks.text import AttackedText
+
+    text = AttackedText(result["original_text"])
+    spans = text.word_spans()
+    out, last = [], 0
+    for i, new in zip(result["changed_indices"], result["new_words"]):
+        start, end = spans[i]
+        out.append(html.escape(text.text[last:start]))
+        out.append(f"<del>{html.escape(text.text[start:end])}</del> <b>{html.escape(new)}</b>")
+        last = end
+    out.append(html.escape(text.text[last:]))
+    return "".join(out)
+
+
+victim_shown = "entropy" if "entropy" in record["victims"] else next(iter(record["victims"]))
+lines = []
+for r in record["victims"][victim_shown]["recipes"]:
+    found = [x for x in units[(victim_shown, r)]["results"] if x["status"] == "succeeded"]
+    if not found:
+        lines.append(f"<b>{plotting.RECIPE_LABELS.get(r, r)}</b>: no successful attack in this run.")
+        continue
+    x = found[0]
+    lines.append(f"<b>{plotting.RECIPE_LABELS.get(r, r)}</b> (label {x['label']}; prediction "
+                 f"{x['original_prediction']} -> {x['perturbed_prediction']}; exit layer "
+                 f"{x['original_exit_layer']} -> {x['perturbed_exit_layer']}):<br>{highlight(x)}")
+display(HTML("".join(f"<p>{line}</p>" for line in lines)))
+
+# %% [markdown]
+# ## Our figures beside the paper's claim (RQ1)
+#
+# SAME states that adapting accuracy-oriented attacks does not significantly reduce the
+# efficiency of multi-exit models; its own slowdown attack reduces the efficiency gain by 80%
+# on average (chapter 4). Our setting differs: a 6-layer MiniLM sentence-embedding model (not
+# 12-layer BERT-base, RoBERTa or ALBERT), Rotten Tomatoes sentences (not the GLUE dev sets),
+# operating points chosen on our validation split (not SAME's entropy 0.19 and patience 4),
+# a query budget per sentence, and offline stand-ins for the Universal Sentence Encoder and
+# the counter-fitted vectors. The efficiency-gain formula is our reading (the paper's exact
+# formula is unverified).
+
+# %%
+claims = []
+for (v, r), u in units.items():
+    s, e = u["summary"], u["summary"]["efficiency"]
+    red = e.get("efficiency_gain_reduction")
+    claims.append({
+        "claim (SAME, RQ1)": "accuracy attacks do not significantly reduce efficiency",
+        "victim": plotting.VICTIM_LABELS[v], "recipe": plotting.RECIPE_LABELS.get(r, r),
+        "ours": (f"success {num(s['success_rate']):.0%}; efficiency-gain reduction "
+                 f"{num(red):+.1%} (mean exit {num(e.get('mean_exit_layer_clean')):.2f} -> "
+                 f"{num(e.get('mean_exit_layer_adv')):.2f} of {record['num_layers']})"),
+        "setting": f"{record['backbone']}, {record['task']}, {s['attacked']} attacked sentences",
+    })
+pd.DataFrame(claims)

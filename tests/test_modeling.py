@@ -1,0 +1,92 @@
+"""Reference equivalence and round-trips of the multi-exit model."""
+
+import pytest
+import torch
+from transformers import BertForSequenceClassification
+
+from costeff_same.modeling import (EXIT_STYLES, MultiExitBertConfig, MultiExitBertForSequenceClassification,
+                                   from_backbone, gradient_rescale)
+
+
+@pytest.fixture
+def batch(tokenizer):
+    return tokenizer(["a gripping, well acted film", "dull", "neither good nor bad, just long"],
+                     padding=True, return_tensors="pt")
+
+
+def test_last_exit_equals_bert_for_sequence_classification(tiny_backbone, batch):
+    model = from_backbone(tiny_backbone.model, 2, "deebert").eval()
+    reference = BertForSequenceClassification(tiny_backbone.model.config).eval()
+    reference.bert.load_state_dict(tiny_backbone.model.state_dict())
+    reference.bert.pooler.load_state_dict(model.poolers[-1].state_dict())
+    reference.classifier.load_state_dict(model.classifiers[-1].state_dict())
+    with torch.no_grad():
+        ours = model(**batch)
+        theirs = reference(**batch)
+    assert ours.exit_logits.shape == (4, 3, 2)
+    torch.testing.assert_close(ours.logits, theirs.logits, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours.exit_logits[-1], theirs.logits, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("style", EXIT_STYLES)
+def test_save_load_round_trip_is_exact(tmp_path, tiny_backbone, batch, style):
+    model = from_backbone(tiny_backbone.model, 3, style).eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = MultiExitBertForSequenceClassification.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.exit_style == style
+    with torch.no_grad():
+        assert torch.equal(model(**batch).exit_logits, loaded(**batch).exit_logits)
+
+
+def test_exit_head_styles_have_their_parameters(tiny_backbone):
+    pools = {s: len(from_backbone(tiny_backbone.model, 2, s).poolers) for s in EXIT_STYLES}
+    assert pools == {"deebert": 4, "pabee": 1, "costeff": 0}
+
+
+def test_costeff_exit_is_parameter_free_tanh(tiny_backbone, batch):
+    model = from_backbone(tiny_backbone.model, 2, "costeff").eval()
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True)
+        h = out.hidden_states[2][:, 0]
+        expected = model.classifiers[1](torch.tanh(h))
+    torch.testing.assert_close(out.exit_logits[1], expected)
+
+
+def test_gradient_rescale_scales_only_the_gradient():
+    x = torch.ones(3, requires_grad=True)
+    y = gradient_rescale(x, 0.25)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.full((3,), 0.25))
+
+
+def test_gradient_equilibrium_changes_gradients_not_outputs(tiny_backbone, batch):
+    labels = torch.tensor([1, 0, 1])
+    grads, logits = [], []
+    for equilibrium in (False, True):
+        model = from_backbone(tiny_backbone.model, 2, "deebert", gradient_equilibrium=equilibrium, seed=0)
+        model.train()
+        model.dropout.p = 0.0
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        out = model(**batch, labels=labels)
+        out.loss.backward()
+        logits.append(out.exit_logits.detach())
+        grads.append(model.bert.encoder.layer[0].output.dense.weight.grad.clone())
+    torch.testing.assert_close(logits[0], logits[1])
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_regression_has_one_output_and_mse_loss(tiny_backbone, batch):
+    model = from_backbone(tiny_backbone.model, 1, "pabee")
+    out = model(**batch, labels=torch.tensor([0.5, 4.0, 2.5]))
+    assert out.exit_logits.shape == (4, 3, 1)
+    assert out.loss.ndim == 0 and out.loss.item() > 0
+
+
+def test_bad_exit_style_and_shape_are_refused():
+    with pytest.raises(ValueError, match="unknown exit_style 'highway'.*deebert"):
+        MultiExitBertConfig(exit_style="highway")
+    with pytest.raises(ValueError, match="heads_per_layer"):
+        MultiExitBertConfig(num_hidden_layers=2, heads_per_layer=[12])

@@ -1,0 +1,76 @@
+"""Training regimes, determinism, and resuming a killed run."""
+
+import pytest
+import torch
+
+from costeff_same.config import TrainConfig
+from costeff_same.data import Encoded, load_task, subsample
+from costeff_same.metrics import per_exit_metric
+from costeff_same.modeling import from_backbone
+from costeff_same.training import TrainingInterrupted, collect_exit_logits, exit_weights, train
+
+
+@pytest.fixture(scope="module")
+def splits(tokenizer):
+    task = load_task("rotten_tomatoes", seed=0)
+    return (Encoded(subsample(task.splits["train"], 40, 0), tokenizer, 32),
+            Encoded(subsample(task.splits["test"], 24, 0), tokenizer, 32))
+
+
+def _fresh(tiny_backbone, style):
+    return from_backbone(tiny_backbone.model, 2, style, seed=0)
+
+
+def test_weighted_regime_is_pabee():
+    assert torch.allclose(exit_weights("weighted", 3), torch.tensor([1, 2, 3]) / 6.0)
+    assert torch.equal(exit_weights("joint", 3), torch.ones(3))
+
+
+@pytest.mark.parametrize("regime,style", [("two_stage", "deebert"), ("weighted", "pabee"), ("joint", "costeff")])
+def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, tiny_backbone, splits, regime, style):
+    train_data, test_data = splits
+    cfg = TrainConfig(backbone="tiny-random", exit_style=style, regime=regime, epochs=2, exit_epochs=1,
+                      batch_size=8, learning_rate=1e-3, exit_learning_rate=1e-3, checkpoint_every=2)
+    reference = _fresh(tiny_backbone, style)
+    train(reference, train_data, cfg, tmp_path / "a")
+
+    resumed = _fresh(tiny_backbone, style)
+    with pytest.raises(TrainingInterrupted):
+        train(resumed, train_data, cfg, tmp_path / "b", interrupt_after=3)
+    killed = _fresh(tiny_backbone, style)  # a new process: nothing survives but the checkpoint
+    with pytest.raises(TrainingInterrupted):
+        train(killed, train_data, cfg, tmp_path / "b", interrupt_after=5)
+    final = _fresh(tiny_backbone, style)
+    train(final, train_data, cfg, tmp_path / "b")
+    assert not (tmp_path / "b" / "checkpoint").exists()
+
+    for (name, a), (_, b) in zip(reference.state_dict().items(), final.state_dict().items()):
+        assert torch.equal(a, b), name
+    metrics = [per_exit_metric("accuracy", collect_exit_logits(m, test_data), test_data.labels)
+               for m in (reference, final)]
+    assert metrics[0] == metrics[1]
+    assert reference.state_dict()["classifiers.0.weight"].ne(_fresh(tiny_backbone, style)
+                                                              .state_dict()["classifiers.0.weight"]).any()
+
+
+def test_two_stage_freezes_the_backbone_in_stage_two(tmp_path, tiny_backbone, splits):
+    train_data, _ = splits
+    cfg = TrainConfig(backbone="tiny-random", regime="two_stage", epochs=1, exit_epochs=1, batch_size=8,
+                      learning_rate=1e-3, exit_learning_rate=1e-2)
+    trained, stage1_only = _fresh(tiny_backbone, "deebert"), _fresh(tiny_backbone, "deebert")
+    train(trained, train_data, cfg, tmp_path / "a")
+    train(stage1_only, train_data, cfg.replace(exit_learning_rate=0.0), tmp_path / "b")  # stage 2 a no-op
+    a, b = trained.state_dict(), stage1_only.state_dict()
+    frozen = [k for k in a if k.startswith("bert.") or k.startswith(("classifiers.3.", "poolers.3."))]
+    assert all(torch.equal(a[k], b[k]) for k in frozen)
+    assert not torch.equal(a["classifiers.0.weight"], b["classifiers.0.weight"])
+    assert not torch.equal(a["poolers.1.dense.weight"], b["poolers.1.dense.weight"])
+
+
+def test_training_is_deterministic(tmp_path, tiny_backbone, splits):
+    train_data, _ = splits
+    cfg = TrainConfig(backbone="tiny-random", regime="joint", epochs=1, batch_size=8, learning_rate=1e-3)
+    a, b = _fresh(tiny_backbone, "pabee"), _fresh(tiny_backbone, "pabee")
+    train(a, train_data, cfg, tmp_path / "a")
+    train(b, train_data, cfg, tmp_path / "b")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
