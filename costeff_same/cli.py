@@ -4,8 +4,9 @@
     costeff-same evaluate --profile default [--set key=value ...]
     costeff-same summary  --profile default [--json]
     costeff-same notebooks --profile smoke [--chapter 01_multi_exit]
-    costeff-same attack   --recipe pwws|textfooler|deepwordbug --profile default [--victim entropy|patience] [--set key=value ...]
+    costeff-same attack   --recipe pwws|textfooler|deepwordbug|same --profile default [--victim entropy|patience] [--set key=value ...]
     costeff-same data wordnet [--source auto|nltk|debian]
+    costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--set key=value ...]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
 ``--set epochs=1 --set task=imdb`` work). Errors in input are reported in one line
@@ -88,6 +89,11 @@ def cmd_attack(args) -> int:
     from .attacks.resources import ResourceError
     from .experiments import run_multi_exit
 
+    if args.recipe == "same":  # chapter 4's slowdown attack: its own profile section (04_same)
+        from .attacks.same_experiment import cli_rows
+
+        print(json.dumps(cli_rows(args.profile, _overrides(args.set), args.victim), indent=2))
+        return 0
     params = {**load_profile(args.profile).get("03_accuracy_attacks", {}), **_overrides(args.set)}
     cfg = accuracy_attacks_config(**params)
     chapter1 = run_multi_exit(cfg.multi_exit)
@@ -115,6 +121,17 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_compress(args) -> int:
+    from .compression.experiment import costeff_config, costeff_summary, run_costeff, train_model
+
+    cfg = costeff_config(**{**load_profile(args.profile).get("02_costeff", {}), **_overrides(args.set)})
+    if args.model:
+        print(json.dumps(train_model(cfg, args.model), indent=2))
+        return 0
+    print(json.dumps(costeff_summary(run_costeff(cfg)), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
@@ -137,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("notebooks", cmd_notebooks, "execute the chapters with papermill into book/").add_argument(
         "--chapter", help="only this chapter (e.g. 01_multi_exit)")
     attack = add("attack", cmd_attack, "run one accuracy attack recipe on the chapter-1 victims (cached, chapter 3)")
-    attack.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "deepwordbug"),
-                        help="the attack recipe")
+    attack.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "deepwordbug", "same"),
+                        help="the attack recipe (same: SAME's slowdown attack, chapter 4)")
     attack.add_argument("--victim", choices=("entropy", "patience"), help="attack only this victim")
+    add("compress", cmd_compress, "run COST-EFF, its baselines and ablations (cached, chapter 2)").add_argument(
+        "--model", help="train (or load) only this model of the comparison, e.g. costeff, ta, static_h2, depth_1")
     data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False)
     data.add_argument("resource", choices=("wordnet",), help="the resource")
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),

@@ -203,6 +203,8 @@ class TrainConfig(StageConfig):
     Attributes:
         backbone: a backbone of :mod:`costeff_same.backbones`.
         exit_style: ``deebert``, ``pabee`` or ``costeff`` heads.
+        exit_pooling: what each exit reads: ``cls`` (the papers) or ``mean`` (masked mean of
+            the token states; see :mod:`costeff_same.modeling`).
         regime: ``joint`` (sum of exit losses), ``weighted`` (PABEE: sum_j j*CE_j / sum_j j),
             ``two_stage`` (DeeBERT: backbone + last exit, then the other exits on the
             frozen backbone).
@@ -220,6 +222,7 @@ class TrainConfig(StageConfig):
 
     backbone: str = "minilm-l6"
     exit_style: str = "deebert"
+    exit_pooling: str = "cls"
     regime: str = "joint"
     gradient_equilibrium: bool = False
     epochs: int = 2
@@ -233,9 +236,10 @@ class TrainConfig(StageConfig):
     checkpoint_every: int = 50
 
     def __post_init__(self):
-        from .modeling import EXIT_STYLES
+        from .modeling import EXIT_POOLINGS, EXIT_STYLES
 
         choice("exit_style", self.exit_style, EXIT_STYLES)
+        choice("exit_pooling", self.exit_pooling, EXIT_POOLINGS)
         choice("regime", self.regime, REGIMES)
         for key in ("epochs", "batch_size", "checkpoint_every"):
             if getattr(self, key) < 1:

@@ -175,7 +175,7 @@ def early_exit_forward(
     mask = attention_mask
     for i in range(depth):
         hidden = model.layer_forward(i, hidden, model.attention_bias(mask, hidden))
-        logits = model.exit_forward(i, hidden)
+        logits = model.exit_forward(i, hidden, mask)
         exits = policy.step(logits, state) if i < depth - 1 else torch.ones(len(rows), dtype=torch.bool)
         out_logits[rows[exits]] = logits[exits].float()
         exit_layer[rows[exits]] = i + 1

@@ -49,7 +49,7 @@ def _train_model(cfg: TrainedModelConfig, workdir: Path) -> dict[str, Any]:
     backbone = load_backbone(cfg.train.backbone, seed=cfg.train.seed)
     task, data = prepared_data(cfg.data, backbone.tokenizer)
     model = from_backbone(backbone.model, task.num_labels, cfg.train.exit_style, cfg.train.gradient_equilibrium,
-                          seed=cfg.train.seed)
+                          seed=cfg.train.seed, exit_pooling=cfg.train.exit_pooling)
     history = train(model, data["train"], cfg.train, workdir)
     model.save_pretrained(workdir / "model")
     backbone.tokenizer.save_pretrained(workdir / "model")
@@ -109,7 +109,7 @@ class MultiExitExperimentConfig(StageConfig):
 CHAPTER1_PARAMETERS = {
     "task": str, "data_file": (str, type(None)), "backbone": str, "seed": int, "max_length": int,
     "train_size": (int, type(None)), "eval_size": (int, type(None)), "epochs": int, "exit_epochs": int,
-    "batch_size": int, "learning_rate": float, "exit_learning_rate": float,
+    "batch_size": int, "learning_rate": float, "exit_learning_rate": float, "exit_pooling": str,
     "entropy_thresholds": list, "patience_values": list, "tolerance": float,
     "timing_examples_batch1": int, "timing_batch_size": int,
 }
@@ -128,7 +128,8 @@ def multi_exit_config(**params: Any) -> MultiExitExperimentConfig:
     p = dict(params)
     data = DataConfig.from_dict({k: p[k] for k in ("task", "data_file", "seed", "max_length",
                                                   "train_size", "eval_size") if k in p})
-    common = {k: p[k] for k in ("backbone", "seed", "batch_size", "learning_rate", "epochs") if k in p}
+    common = {k: p[k] for k in ("backbone", "seed", "batch_size", "learning_rate", "epochs", "exit_pooling")
+              if k in p}
     entropy = TrainConfig.from_dict({**common, "exit_style": "deebert", "regime": "two_stage",
                                      **{k: p[k] for k in ("exit_epochs", "exit_learning_rate") if k in p}})
     patience = TrainConfig.from_dict({**common, "exit_style": "pabee", "regime": "weighted"})

@@ -114,7 +114,7 @@ def cumulative_flops(model: MultiExitBertForSequenceClassification, seq_len: int
     for i in range(model.num_layers):
         def layer(i=i):
             holder["h"] = model.layer_forward(i, holder["h"], holder["bias"])
-            model.exit_forward(i, holder["h"])
+            model.exit_forward(i, holder["h"], mask)
 
         total += _count(layer)
         out.append(total)

@@ -14,6 +14,15 @@ Exit head styles (papers.md section 3):
 - ``costeff`` (Shen et al., 2022): a parameter-free pooler ``tanh(h_CLS)``, dropout and a
   linear classifier per exit.
 
+Exit pooling: every paper above pools the ``[CLS]`` state (``cls``, the default). The
+packaged all-MiniLM-L6-v2 is a sentence encoder trained with *mean* pooling: its ``[CLS]``
+state below layer 4 is nearly constant across inputs (a linear probe on the fine-tuned
+model's layer-1..3 ``[CLS]`` reaches 0.53/0.60/0.50 on Rotten Tomatoes, against
+0.75/0.77/0.79 for the mean of the token states), so an exit trained on a frozen
+backbone (DeeBERT's stage 2) cannot learn from it. ``exit_pooling="mean"`` feeds each exit
+the attention-masked mean of the layer's token states instead; the default profile uses
+it, the paper profile keeps ``cls``.
+
 Slender shapes (COST-EFF, papers.md section 1): per-layer kept attention heads (head
 size unchanged), per-layer FFN width, and an optional factorised word embedding
 ``Embedding(V, r)`` + ``Linear(r, H, bias=False)``. Depth and residual width are kept.
@@ -34,6 +43,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import ModelOutput
 
 EXIT_STYLES = ("deebert", "pabee", "costeff")
+EXIT_POOLINGS = ("cls", "mean")
 
 
 class MultiExitBertConfig(BertConfig):
@@ -48,6 +58,7 @@ class MultiExitBertConfig(BertConfig):
         embedding_rank: rank ``r`` of the factorised word embedding; None keeps it whole.
         attention_head_size: size of one head (default ``hidden_size // num_attention_heads``),
             kept when heads are pruned.
+        exit_pooling: ``cls`` (the papers) or ``mean`` (masked mean of the token states).
         **kwargs: every ``BertConfig`` argument.
 
     Raises:
@@ -64,11 +75,15 @@ class MultiExitBertConfig(BertConfig):
         ffn_per_layer: list[int] | None = None,
         embedding_rank: int | None = None,
         attention_head_size: int | None = None,
+        exit_pooling: str = "cls",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if exit_style not in EXIT_STYLES:
             raise ValueError(f"unknown exit_style {exit_style!r}; accepted: {', '.join(EXIT_STYLES)}")
+        if exit_pooling not in EXIT_POOLINGS:
+            raise ValueError(f"unknown exit_pooling {exit_pooling!r}; accepted: {', '.join(EXIT_POOLINGS)}")
+        self.exit_pooling = exit_pooling
         self.exit_style = exit_style
         self.gradient_equilibrium = gradient_equilibrium
         self.attention_head_size = attention_head_size or self.hidden_size // self.num_attention_heads
@@ -239,11 +254,26 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
         """Layer ``i`` (0-based): ``(batch, seq_len, hidden)`` -> same shape."""
         return self.bert.encoder.layer[i](hidden, bias)
 
-    def exit_forward(self, i: int, hidden: torch.Tensor) -> torch.Tensor:
-        """Exit ``i`` (0-based, after layer ``i + 1``): ``(batch, seq_len, hidden)`` -> ``(batch, num_labels)``."""
-        cls_state = hidden[:, 0]
+    def exit_forward(self, i: int, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Exit ``i`` (0-based, after layer ``i + 1``): ``(batch, seq_len, hidden)`` -> ``(batch, num_labels)``.
+
+        Args:
+            i: exit index.
+            hidden: the layer's output.
+            attention_mask: ``(batch, seq_len)`` 0/1, needed for ``exit_pooling="mean"``.
+
+        Raises:
+            ValueError: with mean pooling and no attention mask.
+        """
+        if self.config.exit_pooling == "mean":
+            if attention_mask is None:
+                raise ValueError("exit_pooling='mean' needs the (batch, seq_len) attention_mask")
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            state = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        else:
+            state = hidden[:, 0]
         style = self.config.exit_style
-        pooled = torch.tanh(cls_state) if style == "costeff" else self.poolers[i if style == "deebert" else 0](cls_state)
+        pooled = torch.tanh(state) if style == "costeff" else self.poolers[i if style == "deebert" else 0](state)
         return self.classifiers[i](self.dropout(pooled))
 
     def forward(
@@ -271,6 +301,8 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
             :class:`MultiExitOutput` with ``exit_logits`` ``(L, batch, num_labels)``.
         """
         hidden = self.embed(input_ids, token_type_ids, inputs_embeds)
+        if attention_mask is None:
+            attention_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
         bias = self.attention_bias(attention_mask, hidden)
         states, logits = [hidden], []
         equilibrium = self.config.gradient_equilibrium and self.training and torch.is_grad_enabled()
@@ -279,7 +311,7 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
             hidden = self.layer_forward(i, hidden, bias)
             states.append(hidden)
             branch = gradient_rescale(hidden, max(1, depth - i - 1)) if equilibrium else hidden
-            logits.append(self.exit_forward(i, branch))
+            logits.append(self.exit_forward(i, branch, attention_mask))
             if equilibrium and i < depth - 1:
                 hidden = gradient_rescale(hidden, 1.0 / (depth - i))
         exit_logits = torch.stack(logits)
@@ -305,7 +337,8 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> to
 
 
 def from_backbone(backbone: BertModel, num_labels: int, exit_style: str = "deebert",
-                  gradient_equilibrium: bool = False, seed: int = 0) -> MultiExitBertForSequenceClassification:
+                  gradient_equilibrium: bool = False, seed: int = 0,
+                  exit_pooling: str = "cls") -> MultiExitBertForSequenceClassification:
     """A multi-exit model whose encoder is a copy of ``backbone``'s weights.
 
     The exits are freshly initialised (seeded); for ``deebert`` and ``pabee`` the
@@ -313,6 +346,7 @@ def from_backbone(backbone: BertModel, num_labels: int, exit_style: str = "deebe
     """
     config = MultiExitBertConfig(
         exit_style=exit_style, gradient_equilibrium=gradient_equilibrium, num_labels=num_labels,
+        exit_pooling=exit_pooling,
         **{k: v for k, v in backbone.config.to_dict().items()
            if k in BertConfig().to_dict() and k not in ("num_labels", "id2label", "label2id",
                                                         "architectures", "model_type", "transformers_version")},

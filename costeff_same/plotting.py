@@ -147,3 +147,210 @@ def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# -- chapter 2: COST-EFF --------------------------------------------------------------------------
+
+import matplotlib.ticker  # noqa: E402
+
+COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",
+                  "costeff": "COST-EFF", "no_ta": "COST-EFF without TA",
+                  "final_importance": "COST-EFF, final-exit importance"}
+COSTEFF_COLORS = dict(zip(COSTEFF_LABELS, sns.color_palette("deep", len(COSTEFF_LABELS))))
+
+
+def costeff_label(name: str) -> str:
+    """Display name of a model of chapter 2's record (``static_h2`` -> "static slender, 2 heads")."""
+    if name.startswith("static_h"):
+        return f"static slender, {name[len('static_h'):]} heads/layer"
+    if name.startswith("depth_"):
+        k = int(name[len("depth_"):])
+        return f"teacher's first {k} layer{'s' if k > 1 else ''}"
+    return COSTEFF_LABELS.get(name, name)
+
+
+def fig_costeff_schedule(record: dict[str, Any]) -> plt.Figure:
+    """COST-EFF's iterative slenderization: parameters and dev accuracy after every prune event."""
+    use_style()
+    slender = record["stages"]["costeff"]["slenderize"]
+    ends = [h for h in slender["history"] if h.get("event") == "segment_end"]
+    points = ([slender["initial"]] if slender.get("initial") else []) + ends
+    events = np.arange(len(points)) if slender.get("initial") else np.arange(1, len(points) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    left.plot(events, [p["parameters"] / 1e6 for p in points], marker="o", label="all parameters")
+    left.plot(events, [p["parameters_without_embeddings"] / 1e6 for p in points], marker="s",
+              label="without embeddings")
+    left.set(xlabel="prune event (0 = the TA)", ylabel="parameters (millions)", title="Model size")
+    left.legend(fontsize=8)
+    right.plot(events, [np.mean(p["dev_per_exit"]) for p in points], marker="o", label="mean over exits")
+    right.plot(events, [p["dev_per_exit"][-1] for p in points], marker="s", label="last exit")
+    right.plot(events, [p["dev_per_exit"][0] for p in points], marker="^", label="first exit")
+    right.set(xlabel="prune event (0 = the TA)", ylabel=f"validation {record['metric']}",
+              title="Validation metric after each event's training")
+    right.legend(fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks(events)
+    fig.tight_layout()
+    return fig
+
+
+def fig_costeff_per_exit(record: dict[str, Any]) -> plt.Figure:
+    """Test metric of every exit: COST-EFF, its TA, its ablations and the teacher's exits."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for name, style in (("teacher", ":"), ("ta", "-"), ("costeff", "-"), ("no_ta", "--"), ("final_importance", "--")):
+        m = record["models"].get(name)
+        if m is None:
+            continue
+        layers = np.arange(1, len(m["per_exit_test"]) + 1)
+        ax.plot(layers, m["per_exit_test"], marker="o", ls=style, label=costeff_label(name),
+                color=COSTEFF_COLORS[name])
+    ax.set(xlabel="exit layer", ylabel=f"test {record['metric']}", title="Per-exit test metric")
+    ax.set_xticks(layers)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig_costeff_tradeoff(record: dict[str, Any]) -> plt.Figure:
+    """Test metric against measured FLOPs per example: entropy sweeps of the multi-exit models
+    (operating points starred) and the static models as single points."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    markers = iter(["s", "D", "P", "X", "v", "^", "<", ">"])
+    for name in record.get("model_order", record["models"]):
+        m = record["models"][name]
+        if m["kind"] == "multi_exit":
+            rows = sorted(m["sweep_test"], key=lambda r: r["flops_per_example"])
+            color = COSTEFF_COLORS.get(name)
+            ax.plot([r["flops_per_example"] / 1e6 for r in rows], [r["metric"] for r in rows], marker=".",
+                    color=color, label=costeff_label(name), ls="--" if name in ("no_ta", "final_importance") else "-")
+            op = m["operating_point"]
+            ax.scatter([op["flops_per_example"] / 1e6], [op["metric"]], s=110, marker="*", color=color,
+                       edgecolor="black", zorder=5)
+        else:
+            ax.scatter([m["flops_per_example"] / 1e6], [m["final_exit_metric"]], s=60, marker=next(markers),
+                       color="dimgray", edgecolor="black", zorder=4, label=costeff_label(name))
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set(xlabel="measured MFLOPs per example (log scale)", ylabel=f"test {record['metric']}",
+           title="Accuracy against FLOPs (entropy thresholds; stars: operating points)")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+# -- chapter 4: the SAME slowdown attack ------------------------------------------------------
+
+SAME_VARIANT_LABELS = {
+    "same": "SAME (fixed)", "uniform_only": "uniform term only", "cross_only": "cross-prediction only",
+    "no_dynamic_weights": "no dynamic weights", "word_only": "word level only", "char_only": "char level only",
+    "reference_quirks": "reference quirks on",
+}
+
+
+def fig_same_exit_histograms(record: dict[str, Any]) -> plt.Figure:
+    """Exit-layer histograms of every attacked-or-skipped sentence, clean against SAME's adversarial texts.
+
+    One panel per victim; the record is :func:`costeff_same.attacks.same_experiment.run_same`'s.
+    """
+    use_style()
+    victims = record["victims"]
+    fig, axes = plt.subplots(1, len(victims), figsize=(4.2 * len(victims), 3.3), sharey=True, squeeze=False)
+    for ax, (name, v) in zip(axes[0], victims.items()):
+        e = v["main"]["summary"]["efficiency_all"]
+        layers = np.arange(1, len(e["histogram_clean"]) + 1)
+        ax.bar(layers - 0.2, e["histogram_clean"], 0.4, color=PALETTE[name], label="clean")
+        ax.bar(layers + 0.2, e["histogram_adv"], 0.4, color="grey", label="SAME")
+        ax.set_xticks(layers)
+        ax.set(xlabel="exit layer", title=f"{VICTIM_LABELS[name]}\nmean exit {e['mean_exit_layer_clean']:.2f} -> "
+                                          f"{e['mean_exit_layer_adv']:.2f}")
+    axes[0, 0].set_ylabel("test sentences")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def fig_same_shift(record: dict[str, Any]) -> plt.Figure:
+    """Per-sentence shift: clean exit layer against adversarial exit layer (bubble area = sentences)."""
+    use_style()
+    victims = record["victims"]
+    depth = record["num_layers"]
+    fig, axes = plt.subplots(1, len(victims), figsize=(4.0 * len(victims), 3.6), squeeze=False)
+    for ax, (name, v) in zip(axes[0], victims.items()):
+        pairs = [(r["original_exit_layer"], r["perturbed_exit_layer"]) for r in v["main"]["results"]]
+        counts: dict[tuple[int, int], int] = {}
+        for p in pairs:
+            counts[p] = counts.get(p, 0) + 1
+        xs, ys, ns = zip(*[(a, b, n) for (a, b), n in counts.items()]) if counts else ((), (), ())
+        ax.scatter(xs, ys, s=[25 + 8 * n for n in ns], color=PALETTE[name], alpha=0.7, edgecolor="black")
+        for x, y, n in zip(xs, ys, ns):
+            ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=7)
+        ax.plot([0.5, depth + 0.5], [0.5, depth + 0.5], ls=":", color="black", lw=1)
+        ax.set(xlim=(0.5, depth + 0.5), ylim=(0.5, depth + 0.5), xlabel="clean exit layer",
+               ylabel="adversarial exit layer", title=VICTIM_LABELS[name])
+        ax.set_xticks(range(1, depth + 1))
+        ax.set_yticks(range(1, depth + 1))
+    fig.tight_layout()
+    return fig
+
+
+def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
+    """Efficiency-gain reduction and success rate of SAME and its ablations (same sentences per victim)."""
+    use_style()
+    victims = {n: v for n, v in record["victims"].items() if v.get("ablations")}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    if not victims:
+        for ax in axes:
+            ax.set_axis_off()
+        return fig
+    variants = [k for k in SAME_VARIANT_LABELS if any(k in v["ablations"] for v in victims.values())]
+    x = np.arange(len(variants))
+    width = 0.8 / len(victims)
+    for j, (name, v) in enumerate(victims.items()):
+        red = [(v["ablations"].get(k, {}).get("summary", {}).get("efficiency_all", {})
+                .get("efficiency_gain_reduction") or 0.0) for k in variants]
+        rate = [v["ablations"].get(k, {}).get("summary", {}).get("success_rate") or 0.0 for k in variants]
+        axes[0].bar(x + j * width, red, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+        axes[1].bar(x + j * width, rate, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+    for ax in axes:
+        ax.set_xticks(x + width * (len(victims) - 1) / 2, [SAME_VARIANT_LABELS[k] for k in variants],
+                      rotation=35, ha="right", fontsize=8)
+        ax.axhline(0, color="black", lw=0.8)
+    axes[0].set(ylabel="efficiency-gain reduction", title="Efficiency-gain reduction")
+    axes[0].axhline(0.8, color="black", ls=":", lw=1, label="paper: 80% on average")
+    axes[1].set(ylabel="success rate", ylim=(0, 1.05), title="Success rate (attacked sentences)")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_same_vs_accuracy_attacks(record: dict[str, Any], accuracy_rows: list[dict[str, Any]] | None) -> plt.Figure:
+    """SAME's efficiency-gain reduction beside the accuracy attacks' of chapter 3 (RQ2 against RQ1).
+
+    Args:
+        record: chapter 4's record.
+        accuracy_rows: chapter 3's ``(victim, recipe)`` summary records, or None when it has not run.
+    """
+    use_style()
+    victims = list(record["victims"])
+    recipes = ["same"] + sorted({r["recipe"] for r in accuracy_rows or []})
+    fig, ax = plt.subplots(figsize=(6.8, 3.6))
+    x = np.arange(len(recipes))
+    width = 0.8 / len(victims)
+    for j, name in enumerate(victims):
+        values = []
+        for recipe in recipes:
+            if recipe == "same":
+                values.append(record["victims"][name]["main"]["summary"]["efficiency_all"]
+                              .get("efficiency_gain_reduction") or 0.0)
+            else:
+                row = next((r for r in accuracy_rows if r["victim"] == name and r["recipe"] == recipe), None)
+                values.append((row or {}).get("efficiency_gain_reduction") or 0.0)
+        ax.bar(x + j * width, values, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+    ax.set_xticks(x + width * (len(victims) - 1) / 2, ["SAME"] + [RECIPE_LABELS.get(r, r) for r in recipes[1:]])
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axhline(0.8, color="black", ls=":", lw=1, label="paper: SAME 80% on average")
+    ax.set(ylabel="efficiency-gain reduction", title="Slowdown attack against accuracy attacks")
+    ax.legend(fontsize=7)
+    return fig

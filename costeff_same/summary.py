@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .attacks.experiment import accuracy_attacks_config, accuracy_attacks_summary
+from .attacks.same_experiment import same_config, same_summary_section
+from .compression.experiment import costeff_config, costeff_summary
 from .config import StageConfig, load_profile
 from .experiments import multi_exit_config, multi_exit_summary
 from .results import is_cached, load_result
@@ -30,8 +32,10 @@ class Section:
 
 SECTIONS: dict[str, Section] = {
     "multi_exit": Section("01_multi_exit", "multi_exit", multi_exit_config, multi_exit_summary),
+    "costeff": Section("02_costeff", "costeff", costeff_config, costeff_summary),
     "accuracy_attacks": Section("03_accuracy_attacks", "accuracy_attacks", accuracy_attacks_config,
                                 accuracy_attacks_summary),
+    "same": Section("04_same", "same", same_config, same_summary_section),
 }
 
 

@@ -99,7 +99,8 @@ def stage_loss(model, batch: dict, stage: Stage) -> torch.Tensor:
                 hidden = model.layer_forward(i, hidden, bias)
                 states.append(hidden)
             model.bert.train()
-        exit_logits = [model.exit_forward(i, h) if stage.weights[i] > 0 else None for i, h in enumerate(states)]
+        exit_logits = [model.exit_forward(i, h, inputs['attention_mask']) if stage.weights[i] > 0 else None
+                       for i, h in enumerate(states)]
     else:
         exit_logits = list(model(**inputs).exit_logits)
     labels = batch["labels"]

@@ -24,7 +24,12 @@
 #   exit, trained with the loss weighted by depth (sum_j j * CE_j / sum_j j), exiting
 #   when the prediction has stayed the same for `patience` consecutive layers.
 #
-# Every number quoted in the prose below comes from the cached result of this run.
+# Both read the exit's input from the layer's token states: the papers pool the `[CLS]`
+# state; the packaged MiniLM is a sentence encoder trained with mean pooling, whose
+# `[CLS]` state carries almost no information below layer 4, so the default profile pools
+# the attention-masked mean of the token states (`exit_pooling = "mean"`; the paper
+# profile keeps `cls`). Every number quoted in the prose below comes from the cached
+# result of this run.
 
 # %% tags=["parameters"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
@@ -40,6 +45,7 @@ exit_epochs: int = 2  # DeeBERT stage 2 epochs: exits trained on the frozen back
 batch_size: int = 32  # examples per training step
 learning_rate: float = 5e-5  # peak learning rate (linear warm-up over 10% of steps, then linear decay)
 exit_learning_rate: float = 5e-4  # learning rate of DeeBERT's stage 2
+exit_pooling: str = "mean"  # what each exit reads: cls (the papers) or mean (MiniLM is a mean-pooling encoder)
 entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)
 patience_values: list[int] = [1, 2, 3, 4, 5]  # patience sweep (layers)
 tolerance: float = 0.01  # operating point: lose at most this much validation metric against the last exit
@@ -60,6 +66,7 @@ config = multi_exit_config(
     task=task, data_file=data_file, backbone=backbone, seed=seed, max_length=max_length,
     train_size=train_size, eval_size=eval_size, epochs=epochs, exit_epochs=exit_epochs,
     batch_size=batch_size, learning_rate=learning_rate, exit_learning_rate=exit_learning_rate,
+    exit_pooling=exit_pooling,
     entropy_thresholds=entropy_thresholds, patience_values=patience_values, tolerance=tolerance,
     timing_examples_batch1=timing_examples_batch1, timing_batch_size=timing_batch_size,
 )

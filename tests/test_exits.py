@@ -6,6 +6,7 @@ import torch
 
 from costeff_same.exits import ExitPolicy, early_exit_forward, entropy, simulate_exits
 from costeff_same.metrics import exit_stats
+from costeff_same.modeling import from_backbone
 
 TEXTS = [
     "the film is a charming and often affecting journey",
@@ -62,9 +63,11 @@ def _policy(kind: str, full: torch.Tensor) -> ExitPolicy:
     return ExitPolicy("patience", int(kind[-1]))
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
 @pytest.mark.parametrize("kind", ["entropy", "maxprob", "patience1", "patience2"])
 @pytest.mark.parametrize("batch_size", [1, 5, 36])
-def test_batched_early_exit_agrees_with_simulation(tiny_model, tokenizer, kind, batch_size):
+def test_batched_early_exit_agrees_with_simulation(tiny_backbone, tokenizer, kind, batch_size, pooling):
+    tiny_model = from_backbone(tiny_backbone.model, 2, "deebert", seed=0, exit_pooling=pooling).eval()
     enc = tokenizer(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
         full = tiny_model(**enc).exit_logits

@@ -90,3 +90,15 @@ def test_bad_exit_style_and_shape_are_refused():
         MultiExitBertConfig(exit_style="highway")
     with pytest.raises(ValueError, match="heads_per_layer"):
         MultiExitBertConfig(num_hidden_layers=2, heads_per_layer=[12])
+
+
+def test_mean_pooling_exit_ignores_padding(tiny_backbone, tokenizer):
+    model = from_backbone(tiny_backbone.model, 2, "pabee", exit_pooling="mean").eval()
+    short = tokenizer(["a fine film"], return_tensors="pt")
+    padded = tokenizer(["a fine film"], padding="max_length", max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        torch.testing.assert_close(model(**short).exit_logits, model(**padded).exit_logits, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="needs the \\(batch, seq_len\\) attention_mask"):
+        model.exit_forward(0, torch.zeros(1, 4, 32))
+    with pytest.raises(ValueError, match="unknown exit_pooling 'max'; accepted: cls, mean"):
+        MultiExitBertConfig(exit_pooling="max")

@@ -186,6 +186,12 @@ class Attack:
             num_queries=self.goal.num_queries, seconds=seconds, budget_exhausted=self.goal.budget_exhausted,
         )
 
+    def describe(self) -> dict[str, Any]:
+        """The attack's parts as plain data: goal, query budget, transformation, constraints, search."""
+        return {"name": self.name, "goal": type(self.goal).__name__, "query_budget": self.goal.query_budget,
+                "transformation": type(self.transformation).__name__,
+                "constraints": [repr(c) for c in self.constraints], "search": repr(self.search)}
+
     def __repr__(self) -> str:
         parts = "\n  ".join([f"goal: {type(self.goal).__name__}(query_budget={self.goal.query_budget})",
                              f"transformation: {type(self.transformation).__name__}",

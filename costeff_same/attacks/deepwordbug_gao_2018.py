@@ -11,7 +11,12 @@ TextAttack's ``DeepWordBugGao2018`` recipe (Morris et al., 2020).
 from __future__ import annotations
 
 from .attack import Attack
-from .constraints import LevenshteinDistance, MinWordLength, RepeatModification, StopwordModification
+from .constraints import (
+    LevenshteinDistance,
+    MinWordLength,
+    RepeatModification,
+    StopwordModification,
+)
 from .goal_functions import UntargetedClassification
 from .search import GreedyWordSwapWIR
 from .transformations import deepwordbug_edits

@@ -185,7 +185,7 @@ def _run_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     return {
         "victim": cfg.victim_name, "recipe": cfg.recipe, "policy": cfg.policy, "policy_value": cfg.policy_value,
-        "num_layers": model.num_layers, "attack": repr(attack), "seconds": seconds,
+        "num_layers": model.num_layers, "attack": attack.describe(), "seconds": seconds,
         "queries": victim.num_queries, "cache_hits": victim.num_cache_hits,
         "summary": summarize(results, model.num_layers), "results": results,
     }
@@ -201,16 +201,21 @@ def run_unit(cfg: AccuracyAttackUnitConfig) -> dict[str, Any]:
 def _efficiency(clean: np.ndarray, adv: np.ndarray, depth: int) -> dict[str, Any]:
     if len(clean) == 0:
         return {"examples": 0}
+    from scipy.stats import wilcoxon
+
     before, after = exit_stats(clean, depth), exit_stats(adv, depth)
+    moved = adv != clean
+    # paired two-sided Wilcoxon signed-rank test of the exit-layer shifts (1.0 when nothing moved)
+    p_value = float(wilcoxon(adv[moved], clean[moved]).pvalue) if moved.sum() >= 1 else 1.0
     return {
-        "examples": int(len(clean)),
+        "examples": len(clean),
         "mean_exit_layer_clean": before["mean_exit_layer"], "mean_exit_layer_adv": after["mean_exit_layer"],
         "speedup_clean": before["speedup"], "speedup_adv": after["speedup"],
         "efficiency_gain_clean": before["efficiency_gain"], "efficiency_gain_adv": after["efficiency_gain"],
         "efficiency_gain_reduction": efficiency_gain_reduction(before["efficiency_gain"], after["efficiency_gain"]),
         "histogram_clean": before["histogram"], "histogram_adv": after["histogram"],
         "later": float(np.mean(adv > clean)), "earlier": float(np.mean(adv < clean)),
-        "mean_shift": float(np.mean(adv - clean)),
+        "mean_shift": float(np.mean(adv - clean)), "wilcoxon_p": p_value,
     }
 
 

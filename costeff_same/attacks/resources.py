@@ -113,7 +113,7 @@ def _from_nltk(timeout: float) -> bool:
 
 
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
 
 
 def _from_debian() -> bool:

@@ -30,7 +30,7 @@ class AttackedText:
         modification_counts: ``(n_words,)`` how many times each word was replaced.
     """
 
-    __slots__ = ("_separators", "words", "original_words", "modification_counts", "_text")
+    __slots__ = ("_separators", "_text", "modification_counts", "original_words", "words")
 
     def __init__(self, text: str):
         if not isinstance(text, str):

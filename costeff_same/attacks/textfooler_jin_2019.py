@@ -22,8 +22,13 @@ from __future__ import annotations
 import warnings
 
 from .attack import Attack
-from .constraints import (MinWordLength, NoAntonymSwap, RepeatModification, SentenceSimilarity,
-                          StopwordModification)
+from .constraints import (
+    MinWordLength,
+    NoAntonymSwap,
+    RepeatModification,
+    SentenceSimilarity,
+    StopwordModification,
+)
 from .goal_functions import UntargetedClassification
 from .resources import wordnet_available
 from .search import GreedyWordSwapWIR

@@ -29,9 +29,9 @@ from ..experiments import operating_point
 from ..metrics import count_parameters, cumulative_flops, exit_stats, per_exit_metric, task_metric
 from ..modeling import MultiExitBertForSequenceClassification
 from ..results import load_or_run
-from ..training import collect_exit_logits, set_threads
+from ..training import collect_exit_logits
 from .pipeline import (DepthConfig, DistillConfig, RecoverConfig, SlenderizeConfig, TAConfig, depth_model,
-                       recovered_model, stage_data, ta_model, teacher_model)
+                       recovered_model, stage_data, ta_model, teacher_model, use_threads)
 from .slenderize import shape_of
 
 #: the paper's claim (abstract): share of BERT-base's GLUE performance, parameter and FLOPs fractions
@@ -317,6 +317,17 @@ def comparisons(models: dict[str, dict[str, Any]], tolerance: float) -> list[dic
     return rows
 
 
+def training_order(cfg: CostEffExperimentConfig) -> list[str]:
+    """The models in the order they are trained: those that learn from the teacher first, then
+    those that learn from the TA, so each teacher's cached outputs are computed once."""
+    def learns_from_ta(name: str) -> bool:
+        stage = cfg.models()[name][1]
+        return isinstance(stage, RecoverConfig) and stage.slenderize.ta is not None
+
+    names = list(cfg.models())
+    return [n for n in names if not learns_from_ta(n)] + [n for n in names if learns_from_ta(n)]
+
+
 def _model(name: str, kind: str, cfg: StageConfig):
     if name == "teacher":
         return teacher_model(cfg)
@@ -335,15 +346,17 @@ def _stage_records(name: str, cfg: StageConfig, record: dict[str, Any]) -> dict[
         from .pipeline import slender_model
 
         _, slender = slender_model(cfg.slenderize)
-        out["slenderize"] = {k: slender[k] for k in ("start_shape", "shape", "events", "schedule", "initial",
-                                                     "history", "seconds")}
+        out["slenderize"] = {k: slender[k] for k in ("start_shape", "shape", "events", "steps_per_event", "schedule",
+                                                     "initial", "history", "seconds")}
     return out
 
 
 def _run_costeff(cfg: CostEffExperimentConfig, workdir) -> dict[str, Any]:
-    set_threads()
+    use_threads()
     task, data = stage_data(cfg.teacher)
     models, stages = {}, {}
+    for name in training_order(cfg):     # train (or load) every model first, grouped by teacher
+        _model(name, *cfg.models()[name])
     for name, (kind, stage_cfg) in cfg.models().items():
         model, record = _model(name, kind, stage_cfg)
         models[name] = evaluate_model(model, data, task.metric, cfg.entropy_thresholds, kind == "static",
@@ -354,7 +367,7 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir) -> dict[str, Any]:
         "task": task.name, "metric": task.metric, "backbone": cfg.teacher.train.backbone,
         "split": task.split_record, "examples": {s: len(d) for s, d in data.items()},
         "truncated": {s: d.truncated for s, d in data.items()},
-        "models": models, "stages": stages,
+        "model_order": list(models), "models": models, "stages": stages,
         "comparisons": comparisons(models, cfg.budget_tolerance),
         "retention": costeff["final_exit_metric"] / teacher["final_exit_metric"],
         "parameter_fraction": costeff["parameters"] / teacher["parameters"],
@@ -400,3 +413,21 @@ def costeff_summary(record: dict[str, Any]) -> dict[str, Any]:
                              "costeff": r["matches"].get("costeff")} for r in record["comparisons"]],
         "budgets_costeff_at_least_as_accurate": wins,
     }
+
+
+def train_model(cfg: CostEffExperimentConfig, name: str) -> dict[str, Any]:
+    """Train (or load from the cache) one model of the comparison; a short description of it.
+
+    Raises:
+        ConfigError: for a name that is not a model of ``cfg`` (the accepted ones are listed).
+    """
+    models = cfg.models()
+    if name not in models:
+        raise ConfigError(f"unknown model {name!r}; accepted: {', '.join(models)}")
+    use_threads()
+    kind, stage_cfg = models[name]
+    model, record = _model(name, kind, stage_cfg)
+    return {"model": name, "kind": kind, "config_hash": stage_cfg.config_hash(), "entry": record["_entry"],
+            "shape": shape_of(model).to_dict(), "parameters": count_parameters(model),
+            "parameters_without_embeddings": count_parameters(model, False),
+            "seconds": record.get("seconds"), "best": record.get("best")}
