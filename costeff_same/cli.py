@@ -100,12 +100,13 @@ def cmd_attack(args) -> int:
     rows = []
     for name in [args.victim] if args.victim else cfg.victims:
         value = chapter1["victims"][name]["operating_point"]["value"]
-        try:
-            unit = run_unit(cfg.unit(name, args.recipe, value))
-        except ResourceError as err:
-            print(f"costeff-same attack: error: {err}", file=sys.stderr)
-            return 2
-        rows.append(unit_row(name, value, unit))
+        for unit_cfg in cfg.units(name, args.recipe, value):
+            try:
+                unit = run_unit(unit_cfg)
+            except ResourceError as err:
+                print(f"costeff-same attack: error: {err}", file=sys.stderr)
+                return 2
+            rows.append(unit_row(name, value, unit))
     print(json.dumps(rows, indent=2))
     return 0
 

@@ -93,6 +93,13 @@ def fig_wallclock(record: dict[str, Any]) -> plt.Figure:
 RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug"}
 
 
+def recipe_label(key: str) -> str:
+    """Display name of a chapter-3 unit key (``textfooler_cos0.4`` -> ``TextFooler (cos >= 0.4)``)."""
+    if key.startswith("textfooler_cos"):
+        return f"TextFooler (cos >= {key[len('textfooler_cos'):]})"
+    return RECIPE_LABELS.get(key, key)
+
+
 def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
     """Exit-layer histograms of the attacked examples, clean against adversarial.
 
@@ -114,7 +121,7 @@ def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
             ax.bar(layers - 0.2, eff["histogram_clean"], 0.4, color=PALETTE[name], label="clean")
             ax.bar(layers + 0.2, eff["histogram_adv"], 0.4, color="grey", label="adversarial")
             ax.set_xticks(layers)
-            ax.set_title(f"{RECIPE_LABELS.get(recipe, recipe)} vs {name}\nmean exit "
+            ax.set_title(f"{recipe_label(recipe)} vs {name}\nmean exit "
                          f"{eff['mean_exit_layer_clean']:.2f} -> {eff['mean_exit_layer_adv']:.2f}", fontsize=9)
             if row == len(victims) - 1:
                 ax.set_xlabel("exit layer")
@@ -139,7 +146,7 @@ def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
         axes[0].bar(x + j * width, rate, width, color=PALETTE[name], label=VICTIM_LABELS[name])
         axes[1].bar(x + j * width, red, width, color=PALETTE[name], label=VICTIM_LABELS[name])
     for ax in axes:
-        ax.set_xticks(x + width * (len(victims) - 1) / 2, [RECIPE_LABELS.get(r, r) for r in recipes])
+        ax.set_xticks(x + width * (len(victims) - 1) / 2, [recipe_label(r) for r in recipes])
         ax.axhline(0, color="black", lw=0.8)
     axes[0].set(ylabel="attack success rate", ylim=(0, 1), title="Attack success rate (attacked examples)")
     axes[1].set(ylabel="efficiency-gain reduction", title="Efficiency-gain reduction (same examples)")

@@ -209,7 +209,11 @@ def collect_exit_logits(model: MultiExitBertForSequenceClassification, data: Enc
 
 
 def set_threads(n: int | None = None) -> None:
-    """Use ``n`` intra-op threads (default: every core)."""
-    torch.set_num_threads(n or os.cpu_count() or 1)
+    """Use ``n`` intra-op threads (default: ``$COSTEFF_SAME_THREADS``, else every core).
+
+    On a shared machine one thread per process avoids OpenMP threads spinning against
+    each other (seen here: 10x slower steps with two 2-thread processes on 2 cores).
+    """
+    torch.set_num_threads(n or int(os.environ.get("COSTEFF_SAME_THREADS", 0)) or os.cpu_count() or 1)
 
 

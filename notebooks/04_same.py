@@ -74,6 +74,7 @@ max_rate: float = 0.1  # words changed at most, as a fraction of the words (SAME
 min_words: int = 3  # ... and never fewer than this many (SAME: 3)
 query_budget: "Optional[int]" = None  # model evaluations per sentence (None: unlimited, as in the paper)
 chunk_size: "Optional[int]" = 32  # candidates per scoring batch; scoring stops after a batch with a success (same result)
+tie_break: bool = True  # rank candidates exiting at the same layer by that exit's entropy (departure from the paper)
 seed: int = 0  # seeds the sentence order and the attack's random choices
 batch_size: int = 64  # texts per victim forward
 timing_batch_size: int = 64  # batch size of the wall-clock measurement
@@ -100,8 +101,8 @@ config = same_config(
     lam=lam, dynamic_weights=dynamic_weights, word_level=word_level, char_level=char_level,
     reference_quirks=reference_quirks, beam_width=beam_width, max_iterations=max_iterations, top_n=top_n,
     top_k=top_k, max_rate=max_rate, min_words=min_words, query_budget=query_budget, chunk_size=chunk_size,
-    seed=seed, batch_size=batch_size, timing_batch_size=timing_batch_size, timing_repeats=timing_repeats,
-    transfer=transfer,
+    tie_break=tie_break, seed=seed, batch_size=batch_size, timing_batch_size=timing_batch_size,
+    timing_repeats=timing_repeats, transfer=transfer,
 )
 record = run_same(config)  # cached: a second run only reads the result
 summary = same_summary_section(record)
@@ -180,7 +181,7 @@ glue("ent_success", num(victim_value("entropy", "success_rate", None)), display=
 glue("pat_success", num(victim_value("patience", "success_rate", None)), display=False)
 glue("max_changed", int(max(s["max_words_changed"] for s in (summary[n] for n in V))), display=False)
 glue("violations", int(sum(summary[n]["budget_violations"] for n in V)), display=False)
-main_table.set_index("victim").T
+main_table.round(3).set_index("victim").astype(object).T
 
 # %% [markdown]
 # Where the sentences exit, before and after (all sentences of each victim):

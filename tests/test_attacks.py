@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from costeff_same.attacks import RECIPES, build_recipe, recipe_module
 from costeff_same.attacks.attack import Attack
 from costeff_same.attacks.constraints import (
+    Constraint,
     LevenshteinDistance,
     MaxModificationRate,
     MinWordLength,
@@ -363,6 +364,39 @@ def test_recipe_run_with_a_fixed_seed_is_reproducible(recipe, victim, tiny_model
         assert not any(StopwordModification().is_stopword(w) for w in r["original_words"])
 
 
+class NoLetterE(Constraint):
+    """An 'expensive' stand-in constraint: a changed word may not contain the letter e."""
+
+    expensive = True
+
+    def __init__(self):
+        self.calls = 0
+
+    def check_one(self, candidate, original, current):
+        self.calls += 1
+        return not any("e" in candidate.words[i] for i in candidate.changed_indices)
+
+
+def test_lazy_constraints_pick_the_same_replacements(victim):
+    swap = EmbeddingNeighbourSwap.from_minilm(min_cos_sim=0.3, max_candidates=8)
+    texts = [t for t in TEXTS if len(t.split()) > 3]
+
+    def run(lazy):
+        fresh = MultiExitVictim(victim.model, victim.tokenizer, victim.policy, max_length=32)  # no shared cache
+        costly = NoLetterE()
+        attack = Attack(UntargetedClassification(fresh), swap, [StopwordModification(), costly],
+                        GreedyWordSwapWIR("delete", lazy_constraints=lazy))
+        return [attack.attack(t, y) for t, y in zip(texts, [0, 1, 0, 1])], costly.calls
+
+    (eager, eager_calls), (lazy, lazy_calls) = run(False), run(True)
+    assert [r.perturbed_text for r in eager] == [r.perturbed_text for r in lazy]
+    assert [r.status for r in eager] == [r.status for r in lazy]
+    assert any(r.words_changed for r in lazy)
+    assert not any("e" in w for r in lazy for w in r.new_words)
+    assert all(a.num_queries <= b.num_queries for a, b in zip(eager, lazy))
+    assert lazy_calls < eager_calls
+
+
 def test_recipes_registry():
     assert set(RECIPES) == {"pwws", "textfooler", "deepwordbug"}
     assert recipe_module("pwws").NAME == "pwws"
@@ -429,6 +463,11 @@ def test_config_rejects_unknown_values():
 
     cfg = accuracy_attacks_config(victim_profile="smoke", num_examples=4)
     assert cfg.multi_exit.data.max_length == 32
+    two = accuracy_attacks_config(victim_profile="smoke", textfooler_min_cos_sims=[0.5, 0.4])
+    assert [u.key for u in two.units("entropy", "textfooler", 0.3)] == ["textfooler", "textfooler_cos0.4"]
+    assert [u.key for u in two.units("entropy", "pwws", 0.3)] == ["pwws"]
+    with pytest.raises(ConfigError, match="textfooler_min_cos_sims"):
+        accuracy_attacks_config(victim_profile="smoke", textfooler_min_cos_sims=[])
     with pytest.raises(ConfigError, match="accepted: pwws, textfooler, deepwordbug"):
         accuracy_attacks_config(victim_profile="smoke", recipes=["hotflip"])
     with pytest.raises(ConfigError, match="differs from chapter 1"):

@@ -37,12 +37,15 @@ def random_importance(model, seed=0):
 # -- slenderization ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("with_scores", [False, True])
-def test_keep_all_slenderization_is_the_identity(costeff_model, batch, with_scores):
-    scores = random_importance(costeff_model) if with_scores else None
-    slender = slenderize(costeff_model, scores, shape_of(costeff_model))
-    assert slender is not costeff_model
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_keep_all_slenderization_is_the_identity(tiny_backbone, batch, with_scores, pooling):
+    model = from_backbone(tiny_backbone.model, 2, "costeff", gradient_equilibrium=True, seed=0,
+                          exit_pooling=pooling).eval()
+    scores = random_importance(model) if with_scores else None
+    slender = slenderize(model, scores, shape_of(model))
+    assert slender is not model and slender.config.exit_pooling == pooling
     with torch.no_grad():
-        assert torch.equal(costeff_model(**batch).exit_logits, slender(**batch).exit_logits)
+        assert torch.equal(model(**batch).exit_logits, slender(**batch).exit_logits)
 
 
 def test_slenderize_is_pure_and_keeps_the_best_units(costeff_model):
@@ -370,3 +373,26 @@ def test_interrupted_slenderization_resumes_to_the_same_weights(tmp_path, tiny_b
     for (k, v), (k2, v2) in zip(reference.state_dict().items(), resumed.state_dict().items()):
         assert k == k2 and torch.equal(v, v2), k
     assert not (tmp_path / "b" / "checkpoint").exists()
+
+
+# -- the command line and the summary -----------------------------------------------------------------
+
+def test_compress_command_help_errors_and_offline_paper_profile(capsys):
+    import json
+    import time
+
+    from costeff_same.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compress", "--help"])
+    assert exit_info.value.code == 0 and "--model" in capsys.readouterr().out
+    assert main(["compress", "--profile", "smoke", "--model", "student"]) == 2
+    assert "unknown model 'student'; accepted: teacher, ta, costeff" in capsys.readouterr().err
+    assert main(["compress", "--profile", "smoke", "--set", "target_heads=0"]) == 2
+    assert "must be >= 1" in capsys.readouterr().err
+    start = time.time()
+    assert main(["compress", "--profile", "paper", "--model", "ta"]) == 2
+    assert "must come from the Hugging Face hub" in capsys.readouterr().err
+    assert time.time() - start < 10
+    assert main(["summary", "--profile", "smoke", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["costeff"]["status"] == "not run"

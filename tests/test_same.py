@@ -148,7 +148,9 @@ class _ScriptedGoal:
         self.table = table
 
     def evaluate(self, texts):
-        return [GoalResult(t, None, self.table[t.text], False) for t in texts]
+        from costeff_same.attacks.victim import VictimOutput
+
+        return [GoalResult(t, VictimOutput(0, 1, np.array([0.5, 0.5])), self.table[t.text], False) for t in texts]
 
 
 class _ScriptedAttack:
@@ -276,3 +278,16 @@ def test_profiles_parse_and_bad_parameters_fail_loudly():
         same_config(victim_profile="smoke", ablations=["nothing"])
     assert SameSettings().budget(10) == 3 and SameSettings().budget(31) == 4
     assert np.isclose(SameSettings().lam, 0.8)
+
+
+def test_ties_in_exit_layer_are_broken_by_the_uncertainty_of_the_exit_taken():
+    from costeff_same.attacks.victim import VictimOutput
+
+    def result(layer, p):
+        return GoalResult(AttackedText("a"), VictimOutput(0, layer, np.array([p, 1 - p])), layer / 6, False)
+
+    sure, unsure, later = result(3, 0.99), result(3, 0.6), result(4, 0.99)
+    search = SameBeamSearch()
+    assert sorted([sure, later, unsure], key=search.rank_key, reverse=True) == [later, unsure, sure]
+    plain = SameBeamSearch(tie_break=False)
+    assert sorted([sure, later, unsure], key=plain.rank_key, reverse=True) == [later, sure, unsure]  # stable

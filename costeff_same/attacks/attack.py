@@ -122,28 +122,61 @@ class Attack:
             allowed &= constraint.allowed_indices(text)
         return allowed
 
-    def filter(self, candidates: Sequence[AttackedText], current: AttackedText) -> list[AttackedText]:
-        """The candidates that satisfy every constraint."""
+    def filter(self, candidates: Sequence[AttackedText], current: AttackedText,
+               deferred: bool = False) -> list[AttackedText]:
+        """The candidates that satisfy every constraint (with ``deferred``: every cheap one)."""
         kept = list(candidates)
         for constraint in self.constraints:
             if not kept:
                 break
+            if deferred and constraint.expensive:
+                continue
             kept = [c for c, ok in zip(kept, constraint.check(kept, self.original, current)) if ok]
         return kept
 
-    def candidates(self, text: AttackedText, indices: Collection[int] | None = None) -> list[AttackedText]:
+    def candidates(self, text: AttackedText, indices: Collection[int] | None = None,
+                   deferred: bool = False) -> list[AttackedText]:
         """Constraint-satisfying candidates one replacement away from ``text``.
 
         Args:
             text: the current text.
             indices: only replace these words (still subject to the constraints).
+            deferred: leave the expensive constraints (``Constraint.expensive``) unchecked;
+                the caller must pass its pick through :meth:`first_acceptable`.
         """
         allowed = self.allowed_indices(text)
         if indices is not None:
             allowed &= set(indices)
         if not allowed:
             return []
-        return self.filter(unique_texts(self.transformation(text, allowed), exclude=text), text)
+        return self.filter(unique_texts(self.transformation(text, allowed), exclude=text), text, deferred)
+
+    def first_acceptable(self, results: Sequence[GoalResult], current: AttackedText,
+                         chunk: int = 8) -> GoalResult | None:
+        """The best-scoring result whose text satisfies the expensive constraints, or None.
+
+        The expensive constraints are checked lazily in descending score order: the best
+        result alone first (it usually passes), then ``chunk`` at a time. A search that keeps
+        only the best candidate gets the same one as when every candidate is filtered first,
+        at a fraction of the cost.
+        """
+        expensive = [c for c in self.constraints if c.expensive]
+        ranked = sorted(results, key=lambda r: r.score, reverse=True)
+        if not expensive:
+            return ranked[0] if ranked else None
+        bounds = [0, 1, *range(1 + chunk, len(ranked) + chunk, chunk)]
+        for start, end in zip(bounds, bounds[1:]):
+            part = ranked[start:end]
+            if not part:
+                break
+            ok = [True] * len(part)
+            for constraint in expensive:
+                checks = constraint.check([r.text for r in part], self.original, current)
+                ok = [a and b for a, b in zip(ok, checks)]
+            for r, good in zip(part, ok):
+                if good:
+                    return r
+        return None
 
     def attack(self, text: str, label: int, seed: int = 0) -> AttackResult:
         """Attack one example.
@@ -189,7 +222,7 @@ class Attack:
     def describe(self) -> dict[str, Any]:
         """The attack's parts as plain data: goal, query budget, transformation, constraints, search."""
         return {"name": self.name, "goal": type(self.goal).__name__, "query_budget": self.goal.query_budget,
-                "transformation": type(self.transformation).__name__,
+                "transformation": repr(self.transformation),
                 "constraints": [repr(c) for c in self.constraints], "search": repr(self.search)}
 
     def __repr__(self) -> str:

@@ -42,6 +42,9 @@ class Constraint:
 
     #: shown in logs and results
     name = "constraint"
+    #: costly to check (a model forward per candidate): a search may check it lazily, only on
+    #: the best-scoring candidates (:meth:`costeff_same.attacks.attack.Attack.first_acceptable`)
+    expensive = False
 
     def allowed_indices(self, text: AttackedText) -> set[int]:
         """Word indices of ``text`` that may be replaced next (default: all)."""
@@ -258,6 +261,7 @@ class SentenceSimilarity(Constraint):
     """
 
     name = "sentence_similarity"
+    expensive = True
     METRICS = ("cosine", "angular")
 
     def __init__(self, encoder: Callable[[Sequence[str]], torch.Tensor] | None = None, min_similarity: float = 0.84,

@@ -14,7 +14,14 @@ TextFooler and DeepWordBug attack the DeeBERT-style (entropy exit) and PABEE-sty
   efficiency-gain reduction ``(g_clean - g_adv) / g_clean`` (SAME's measure; the paper's
   exact formula is unverified). "Adversarial" is the text each attack returns for an
   attacked example (the successful one, or the best found when it failed: what an attacker
-  would submit). The figures over successful attacks only are given too.
+  would submit). The figures over successful attacks only are given too, and a paired
+  Wilcoxon signed-rank test of the per-example exit-layer shifts says whether the change
+  is significant.
+
+TextFooler runs once per value of ``textfooler_min_cos_sims``: its word-embedding threshold
+0.5 was set in counter-fitted space, and MiniLM's input embeddings (our offline substitute)
+give few neighbours at 0.5 (:func:`candidates_per_word`), so lower values are run beside it
+(unit keys ``textfooler_cos0.4`` ...).
 
 Each (victim, recipe) is a cached unit (``accuracy_attack-<hash>``), shared by the chapter
 and ``costeff-same attack``; :func:`run_accuracy_attacks` gathers them into one record
@@ -37,6 +44,9 @@ from ..metrics import efficiency_gain_reduction, exit_stats
 from ..results import load_or_run
 from . import RECIPES
 
+#: TextFooler's word-embedding threshold (Jin et al., 2020), set in counter-fitted space
+PAPER_MIN_COS_SIM = 0.5
+
 #: chapter 1 keys shared through the profile's ``common`` mapping; chapter 3 takes them from chapter 1
 COMMON_KEYS = ("task", "data_file", "backbone", "max_length")
 
@@ -52,6 +62,8 @@ class AccuracyAttackUnitConfig(StageConfig):
         policy_value: its threshold (entropy, nats) or patience (layers).
         recipe: ``pwws``, ``textfooler`` or ``deepwordbug``.
         num_examples: the first this many sentences of chapter 1's test split.
+        min_cos_sim: TextFooler's least cosine similarity of a swap to its word (None for
+            the other recipes).
         query_budget: model evaluations per example (None: unlimited).
         seed: seeds the attacks' random choices.
         batch_size: texts per victim forward.
@@ -63,6 +75,7 @@ class AccuracyAttackUnitConfig(StageConfig):
     policy_value: float
     recipe: str
     num_examples: int
+    min_cos_sim: float | None = None
     query_budget: int | None = None
     seed: int = 0
     batch_size: int = 64
@@ -73,6 +86,14 @@ class AccuracyAttackUnitConfig(StageConfig):
         if self.num_examples < 1:
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
 
+    @property
+    def key(self) -> str:
+        """The unit's name in the chapter's record: the recipe, plus TextFooler's threshold when
+        it is not the paper's 0.5 (``textfooler_cos0.4``)."""
+        if self.recipe == "textfooler" and self.min_cos_sim is not None and self.min_cos_sim != PAPER_MIN_COS_SIM:
+            return f"textfooler_cos{self.min_cos_sim:g}"
+        return self.recipe
+
 
 @dataclasses.dataclass(frozen=True)
 class AccuracyAttacksConfig(StageConfig):
@@ -82,6 +103,9 @@ class AccuracyAttacksConfig(StageConfig):
         multi_exit: chapter 1's config (the victims and their operating points).
         victims: victim names (``entropy``, ``patience``).
         recipes: recipe names (``pwws``, ``textfooler``, ``deepwordbug``).
+        textfooler_min_cos_sims: TextFooler runs once per value of its word-embedding cosine
+            threshold: the paper's 0.5 (set in counter-fitted space) and, because MiniLM's input
+            embeddings (our offline substitute) are less tight, lower values.
         num_examples: test sentences per victim.
         query_budget: model evaluations per attacked example (None: unlimited).
         seed: seeds the attacks.
@@ -91,6 +115,7 @@ class AccuracyAttacksConfig(StageConfig):
     multi_exit: MultiExitExperimentConfig
     victims: tuple[str, ...] = VICTIMS
     recipes: tuple[str, ...] = tuple(RECIPES)
+    textfooler_min_cos_sims: tuple[float, ...] = (0.5,)
     num_examples: int = 200
     query_budget: int | None = None
     seed: int = 0
@@ -107,17 +132,21 @@ class AccuracyAttacksConfig(StageConfig):
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
         if self.query_budget is not None and self.query_budget < 1:
             raise ConfigError(f"query_budget={self.query_budget} must be >= 1 or null (unlimited)")
+        if not self.textfooler_min_cos_sims or not all(-1 <= c <= 1 for c in self.textfooler_min_cos_sims):
+            raise ConfigError(f"textfooler_min_cos_sims={list(self.textfooler_min_cos_sims)} must be a non-empty "
+                              "list of cosine similarities in [-1, 1]")
 
-    def unit(self, victim: str, recipe: str, policy_value: float) -> AccuracyAttackUnitConfig:
-        """The unit config of ``recipe`` against ``victim`` at ``policy_value``."""
-        return AccuracyAttackUnitConfig(
+    def units(self, victim: str, recipe: str, policy_value: float) -> list[AccuracyAttackUnitConfig]:
+        """The unit configs of ``recipe`` against ``victim`` at ``policy_value`` (TextFooler: one per threshold)."""
+        values = self.textfooler_min_cos_sims if recipe == "textfooler" else (None,)
+        return [AccuracyAttackUnitConfig(
             victim=self.multi_exit.victim(victim), victim_name=victim, policy=victim, policy_value=float(policy_value),
-            recipe=recipe, num_examples=self.num_examples, query_budget=self.query_budget, seed=self.seed,
-            batch_size=self.batch_size)
+            recipe=recipe, num_examples=self.num_examples, min_cos_sim=value, query_budget=self.query_budget,
+            seed=self.seed, batch_size=self.batch_size) for value in values]
 
 
 CHAPTER3_PARAMETERS = {
-    "victim_profile": str, "victims": list, "recipes": list, "num_examples": int,
+    "victim_profile": str, "victims": list, "recipes": list, "textfooler_min_cos_sims": list, "num_examples": int,
     "query_budget": (int, type(None)), "seed": int, "batch_size": int,
     **{k: object for k in COMMON_KEYS},
 }
@@ -178,17 +207,36 @@ def _run_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str, Any]:
     tokenizer = load_tokenizer(cfg.victim.train.backbone)
     victim = MultiExitVictim(model, tokenizer, ExitPolicy(cfg.policy, cfg.policy_value),
                              max_length=cfg.victim.data.max_length, batch_size=cfg.batch_size)
-    attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget)
+    options = {"min_cos_sim": cfg.min_cos_sim} if cfg.min_cos_sim is not None else {}
+    attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **options)
     texts, labels = test_examples(cfg.victim.data, cfg.num_examples)
     started = time.perf_counter()
     results = [attack.attack(text, label, cfg.seed).to_dict() for text, label in zip(texts, labels)]
     seconds = time.perf_counter() - started
     return {
-        "victim": cfg.victim_name, "recipe": cfg.recipe, "policy": cfg.policy, "policy_value": cfg.policy_value,
+        "victim": cfg.victim_name, "recipe": cfg.recipe, "key": cfg.key, "min_cos_sim": cfg.min_cos_sim,
+        "policy": cfg.policy, "policy_value": cfg.policy_value,
         "num_layers": model.num_layers, "attack": attack.describe(), "seconds": seconds,
         "queries": victim.num_queries, "cache_hits": victim.num_cache_hits,
         "summary": summarize(results, model.num_layers), "results": results,
     }
+
+
+def candidates_per_word(data: DataConfig, min_cos_sim: float, sentences: int = 200) -> float:
+    """Mean TextFooler candidates per attackable word of chapter 1's first test sentences.
+
+    The MiniLM input-embedding neighbours (of at most 50) with cosine >= ``min_cos_sim``,
+    averaged over the words the recipe may touch (not stopwords, at least 2 characters).
+    """
+    from .constraints import MinWordLength, StopwordModification
+    from .text import AttackedText
+    from .transformations import EmbeddingNeighbourSwap
+
+    swap = EmbeddingNeighbourSwap.from_minilm(min_cos_sim=min_cos_sim)
+    texts = [AttackedText(t) for t in test_examples(data, sentences)[0]]
+    words = [t.words[i] for t in texts
+             for i in StopwordModification().allowed_indices(t) & MinWordLength(2).allowed_indices(t)]
+    return sum(len(swap.neighbours(w)) for w in words) / max(1, len(words))
 
 
 def run_unit(cfg: AccuracyAttackUnitConfig) -> dict[str, Any]:
@@ -280,8 +328,8 @@ def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str
     for name in cfg.victims:
         point = chapter1["victims"][name]["operating_point"]
         recipes = {}
-        for recipe in cfg.recipes:
-            unit = run_unit(cfg.unit(name, recipe, point["value"]))
+        for recipe, unit_cfg in [(r, u) for r in cfg.recipes for u in cfg.units(name, r, point["value"])]:
+            unit = run_unit(unit_cfg)
             n = len(unit["results"])
             # the clean queries reproduce chapter 1's test exits on the same sentences (the
             # fraction that agree; batching can move a borderline entropy by float rounding)
@@ -290,7 +338,7 @@ def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str
                 [(r["original_exit_layer"], r["original_prediction"]) == (e, p)
                  for r, e, p in zip(unit["results"], ch1["test_exit_layer"][:n], ch1["test_predictions"][:n])]))
             unit.pop("_entry", None)
-            recipes[recipe] = unit
+            recipes[unit_cfg.key] = unit
         out["victims"][name] = {"policy": name, "policy_value": point["value"],
                                 "test_accuracy": point["metric"], "recipes": recipes}
     return out
@@ -309,7 +357,8 @@ def unit_row(victim: str, policy_value: float, unit: dict[str, Any]) -> dict[str
     """One (victim, recipe) record of the summary: the figures of :func:`summarize`, flattened."""
     s, e = unit["summary"], unit["summary"]["efficiency"]
     return {
-        "victim": victim, "recipe": unit["recipe"], "policy": unit["policy"], "threshold": policy_value,
+        "victim": victim, "recipe": unit["key"], "min_cos_sim": unit["min_cos_sim"], "policy": unit["policy"],
+        "threshold": policy_value,
         **{k: s[k] for k in SUMMARY_KEYS},
         **{k: e.get(k) for k in ("mean_exit_layer_clean", "mean_exit_layer_adv", "speedup_clean", "speedup_adv",
                                  "efficiency_gain_clean", "efficiency_gain_adv", "efficiency_gain_reduction")},

@@ -197,9 +197,15 @@ def load_wordnet():
     root = str(nltk_data_dir().resolve())
     if root not in nltk.data.path:  # NLTK reads only from its registered data roots
         nltk.data.path.insert(0, root)
+    class EnglishWordNet(WordNetCorpusReader):
+        def map_wn(self, version="wordnet"):
+            # NLTK maps WordNet 3.0 onto the loaded version for the multilingual OMW data,
+            # parsing index.sense twice (seconds); English alone never uses the map.
+            return None
+
     with warnings.catch_warnings():  # "multilingual functions are not available": English only
         warnings.simplefilter("ignore", UserWarning)
-        return WordNetCorpusReader(str(wordnet_dir()), None)
+        return EnglishWordNet(str(wordnet_dir()), None)
 
 
 @functools.lru_cache(maxsize=1)

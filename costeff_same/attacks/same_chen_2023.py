@@ -48,6 +48,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .attack import Attack
@@ -325,17 +326,35 @@ class SameBeamSearch(BeamSearch):
         return_best_seen: True returns the best text seen (the fix); False the best of the
             last iteration (the reference).
         chunk_size: candidates per scoring batch (None: all of an iteration at once).
+        tie_break: rank candidates that exit at the same layer by the entropy of that exit
+            (:meth:`rank_key`; a departure from the paper).
 
     Raises:
         ValueError: as :class:`BeamSearch`, or for ``chunk_size < 1``.
     """
 
     def __init__(self, beam_width: int = 5, max_iterations: int | None = 10, return_best_seen: bool = True,
-                 chunk_size: int | None = 128):
+                 chunk_size: int | None = 32, tie_break: bool = True):
         super().__init__(beam_width, max_iterations, return_best_seen)
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size={chunk_size} must be >= 1 or None")
         self.chunk_size = chunk_size
+        self.tie_break = tie_break
+
+    def rank_key(self, result: GoalResult) -> tuple[float, float]:
+        """Sort key of a candidate: its goal score, then (with ``tie_break``) the entropy of the exit it takes.
+
+        Departure: the paper ranks by the goal score (exit layer / L) alone, so the many
+        candidates that exit at the same layer are kept in candidate order. We break those
+        ties by the softmax entropy (nats) at the exit taken: the less sure that exit is, the
+        closer the text is to passing it (an entropy exit) or to flipping its prediction (a
+        patience exit). The goal, its score and success are unchanged; the key is computed
+        from the answer the victim already gave (no extra query).
+        """
+        if not self.tie_break:
+            return (result.score, 0.0)
+        probs = np.clip(np.asarray(result.output.probs, dtype=float), 1e-12, 1.0)
+        return (result.score, float(-(probs * np.log(probs)).sum()))
 
     def score(self, attack: Attack, candidates: list[AttackedText]) -> list[GoalResult]:
         """Score ``candidates`` chunk by chunk, stopping after a chunk that holds a success."""
@@ -361,13 +380,13 @@ class SameBeamSearch(BeamSearch):
             results = self.score(attack, candidates)
             if not results:
                 break
-            results.sort(key=lambda r: r.score, reverse=True)
+            done = [r for r in results if r.succeeded]
+            if done:  # the first success in candidate order (what a full evaluation would return too)
+                return done[0]
+            results.sort(key=self.rank_key, reverse=True)
             beam = results[:self.beam_width]
             if beam[0].score > best.score:
                 best = beam[0]
-            done = [r for r in results if r.succeeded]
-            if done:
-                return done[0]
         return best if self.return_best_seen else beam[0]
 
 
@@ -376,7 +395,8 @@ class SameBeamSearch(BeamSearch):
 def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float = LAMBDA,
           dynamic_weights: bool = True, word_level: bool = True, char_level: bool = True,
           reference_quirks: bool = False, beam_width: int = 5, max_iterations: int = 10, top_n: int = 100,
-          top_k: int = 10, max_rate: float = 0.1, min_words: int = 3, chunk_size: int | None = 128) -> Attack:
+          top_k: int = 10, max_rate: float = 0.1, min_words: int = 3, chunk_size: int | None = 32,
+          tie_break: bool = True) -> Attack:
     """SAME against ``victim``.
 
     Args:
@@ -397,6 +417,8 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
         max_rate: words changed at most, as a fraction of the words (0.1) ...
         min_words: ... but never fewer than this many (3).
         chunk_size: candidates per scoring batch (None: a whole iteration).
+        tie_break: among candidates that exit at the same layer, prefer the one whose exit is
+            least sure (a departure from the paper: :meth:`SameBeamSearch.rank_key`).
 
     Returns:
         The :class:`~costeff_same.attacks.attack.Attack`.
@@ -421,5 +443,6 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
         MaxModificationRate(max_rate, min_words=min_words),
     ]
     goal = Slowdown(victim, query_budget=query_budget)
-    search = SameBeamSearch(beam_width, max_iterations, return_best_seen=not reference_quirks, chunk_size=chunk_size)
+    search = SameBeamSearch(beam_width, max_iterations, return_best_seen=not reference_quirks, chunk_size=chunk_size,
+                            tie_break=tie_break)
     return Attack(goal, transformation, constraints, search, name=NAME)

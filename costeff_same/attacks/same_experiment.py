@@ -89,6 +89,8 @@ class SameSettings(StageConfig):
         query_budget: model evaluations per sentence (None: unlimited, as in the paper).
         chunk_size: candidates per scoring batch (scoring stops after the first batch that
             holds a success; the result does not depend on it).
+        tie_break: rank candidates that exit at the same layer by the entropy of that exit
+            (a departure from the paper, which ranks by exit layer alone).
     """
 
     lam: float = 0.8
@@ -104,6 +106,7 @@ class SameSettings(StageConfig):
     min_words: int = 3
     query_budget: int | None = None
     chunk_size: int | None = 32
+    tie_break: bool = True
 
     def __post_init__(self):
         if not 0.0 <= self.lam <= 1.0:

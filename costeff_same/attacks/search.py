@@ -55,6 +55,10 @@ class GreedyWordSwapWIR(SearchMethod):
 
     Args:
         wir_method: ``delete``, ``unk``, ``weighted-saliency`` or ``random``.
+        lazy_constraints: score a word's candidates before checking the expensive constraints
+            (sentence similarity), then check them in score order until one passes. The word
+            gets the same replacement as when every candidate is filtered first; the query
+            count then includes candidates the expensive constraints reject.
 
     Raises:
         ValueError: for an unknown ``wir_method`` (the accepted ones are listed).
@@ -62,10 +66,11 @@ class GreedyWordSwapWIR(SearchMethod):
 
     WIR_METHODS = ("delete", "unk", "weighted-saliency", "random")
 
-    def __init__(self, wir_method: str = "unk"):
+    def __init__(self, wir_method: str = "unk", lazy_constraints: bool = False):
         if wir_method not in self.WIR_METHODS:
             raise ValueError(f"unknown wir_method {wir_method!r}; accepted: {', '.join(self.WIR_METHODS)}")
         self.wir_method = wir_method
+        self.lazy_constraints = lazy_constraints
 
     def rank(self, attack: Attack, initial: GoalResult, indices: list[int]) -> list[int]:
         """``indices`` ordered from the most to the least important word."""
@@ -108,13 +113,18 @@ class GreedyWordSwapWIR(SearchMethod):
         for i in order:
             if attack.goal.budget_exhausted:
                 break
-            candidates = attack.candidates(current.text, [i])
+            candidates = attack.candidates(current.text, [i], deferred=self.lazy_constraints)
             if not candidates:
                 continue
             results = attack.goal.evaluate(candidates)
             if not results:
                 break
-            best = max(results, key=lambda r: r.score)
+            if self.lazy_constraints:
+                best = attack.first_acceptable(results, current.text)
+                if best is None:
+                    continue
+            else:
+                best = max(results, key=lambda r: r.score)
             if best.score > current.score:
                 current = best
             if current.succeeded:

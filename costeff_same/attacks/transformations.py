@@ -55,6 +55,13 @@ class Transformation:
         """Use ``rng`` for every random choice (the attack re-seeds it per example)."""
         self.rng = rng
 
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
+                           and isinstance(v, (int, float, str, bool)) and k != "letters")
+        parts = getattr(self, "transformations", None)
+        inner = ", ".join(repr(t) for t in parts) if parts else ""
+        return f"{type(self).__name__}({inner or fields})"
+
     def replacements(self, text: AttackedText, index: int) -> list[str]:
         """Replacement words for word ``index`` of ``text`` (may be empty)."""
         raise NotImplementedError

@@ -9,10 +9,11 @@ its own length and exit layer), an entropy-threshold sweep, and an operating poi
 on the validation split (chapter 1's rule).
 
 Matched-FLOPs comparison: for every static model (the static slender models and the
-depth-truncated models) the budget is its validation FLOPs per example; each multi-exit
-model's threshold is the one with the best *validation* metric among those whose
-validation FLOPs lie within ``budget_tolerance`` (10%) of the budget, and its *test*
-metric and FLOPs are reported beside the static model's.
+depth-truncated models) the budget is its test FLOPs per example; each multi-exit model's
+threshold is the one with the best *validation* metric among those whose test FLOPs per
+example lie within ``budget_tolerance`` (10%) of the budget (FLOPs need no labels, so this
+uses nothing of the test split but its lengths and exit layers), and its *test* metric is
+reported beside the static model's.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ CHAPTER2_PARAMETERS = {
     "task": str, "data_file": (str, type(None)), "backbone": str, "seed": int, "max_length": int,
     "train_size": (int, type(None)), "eval_size": (int, type(None)), "batch_size": int,
     "teacher_epochs": int, "teacher_exit_epochs": int, "teacher_learning_rate": float,
-    "teacher_exit_learning_rate": float,
+    "teacher_exit_learning_rate": float, "exit_pooling": str,
     "ta_init": str, "ta_representation_epochs": float, "ta_prediction_epochs": float, "ta_learning_rate": float,
     "temperature": float, "hidden_weight": float, "cache_teacher": bool,
     "target_heads": int, "target_ffn": int, "target_embedding_rank": (int, type(None)),
@@ -108,7 +109,8 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     """Build chapter 2's config from the notebook's flat parameters.
 
     The teacher is built exactly as chapter 1's DeeBERT-style model (``two_stage``,
-    ``deebert`` exits), so equal settings share one cached teacher. Static slender models
+    ``deebert`` exits, the same ``exit_pooling``), so equal settings share one cached
+    teacher; the TA and every COST-EFF model pool their exits the same way. Static slender models
     at ``h`` heads get FFN ``target_ffn * h / target_heads`` and embedding rank
     ``target_embedding_rank * h / target_heads`` and the same schedule as COST-EFF.
 
@@ -125,7 +127,7 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     renames = {"teacher_epochs": "epochs", "teacher_exit_epochs": "exit_epochs",
                "teacher_learning_rate": "learning_rate", "teacher_exit_learning_rate": "exit_learning_rate"}
     train = TrainConfig.from_dict({"exit_style": "deebert", "regime": "two_stage",
-                                   **{k: p[k] for k in ("backbone", "seed", "batch_size") if k in p},
+                                   **{k: p[k] for k in ("backbone", "seed", "batch_size", "exit_pooling") if k in p},
                                    **{new: p[old] for old, new in renames.items() if old in p}})
     teacher = TrainedModelConfig(data, train)
     optim = {k: p[k] for k in ("batch_size", "seed", "temperature", "hidden_weight", "cache_teacher") if k in p}
@@ -269,6 +271,9 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
         "exit_style": model.config.exit_style, "shape": shape.to_dict(),
         "parameters": count_parameters(model), "parameters_without_embeddings": count_parameters(model, False),
         "deployed_parameters": deployed_parameters(model, static),
+        "single_exit_parameters": deployed_parameters(model, True),
+        "single_exit_parameters_without_embeddings": (deployed_parameters(model, True) - count_parameters(model)
+                                                      + count_parameters(model, False)),
         "per_exit_validation": per_val, "per_exit_test": per_test, "final_exit_metric": per_test[-1],
         "flops_per_example": mean_flops(table, test.lengths, full),
         "validation_flops_per_example": mean_flops(table, val.lengths, np.full(len(val), model.num_layers)),
@@ -281,16 +286,19 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
 
 
 def matched(curve: dict[str, Any], budget: float, tolerance: float) -> dict[str, Any] | None:
-    """The threshold of ``curve`` that matches a FLOPs ``budget`` (validation FLOPs per example).
+    """The threshold of ``curve`` that matches a FLOPs ``budget`` (test FLOPs per example).
 
-    Among thresholds whose validation FLOPs are within ``tolerance`` of the budget, the one
-    with the best validation metric (ties: fewer FLOPs); its test figures. None if none matches.
+    Among thresholds whose test FLOPs per example are within ``tolerance`` of the budget,
+    the one with the best *validation* metric (ties: fewer FLOPs); its test figures. None
+    if no threshold matches.
     """
-    ok = [r for r in curve["sweep_validation"] if abs(r["flops_per_example"] - budget) <= tolerance * budget]
+    test_rows = {r["value"]: r for r in curve["sweep_test"]}
+    ok = [r for r in curve["sweep_validation"]
+          if abs(test_rows[r["value"]]["flops_per_example"] - budget) <= tolerance * budget]
     if not ok:
         return None
-    best = max(ok, key=lambda r: (r["metric"], -r["flops_per_example"]))
-    test = next(r for r in curve["sweep_test"] if r["value"] == best["value"])
+    best = max(ok, key=lambda r: (r["metric"], -test_rows[r["value"]]["flops_per_example"]))
+    test = test_rows[best["value"]]
     return {"threshold": best["value"], "validation_metric": best["metric"],
             "validation_flops_per_example": best["flops_per_example"],
             "metric": test["metric"], "flops_per_example": test["flops_per_example"],
@@ -303,8 +311,8 @@ def comparisons(models: dict[str, dict[str, Any]], tolerance: float) -> list[dic
     for name, m in models.items():
         if m["kind"] != "static":
             continue
-        budget = m["validation_flops_per_example"]
-        row = {"baseline": name, "budget_validation_flops": budget, "baseline_metric": m["final_exit_metric"],
+        budget = m["flops_per_example"]
+        row = {"baseline": name, "budget_flops": budget, "baseline_metric": m["final_exit_metric"],
                "baseline_flops_per_example": m["flops_per_example"], "matches": {}}
         for other, o in models.items():
             if o["kind"] == "multi_exit":
@@ -370,9 +378,10 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir) -> dict[str, Any]:
         "model_order": list(models), "models": models, "stages": stages,
         "comparisons": comparisons(models, cfg.budget_tolerance),
         "retention": costeff["final_exit_metric"] / teacher["final_exit_metric"],
-        "parameter_fraction": costeff["parameters"] / teacher["parameters"],
+        # the teacher counted as the single-exit model it is (its DeeBERT exits 1..L-1 left out)
+        "parameter_fraction": costeff["parameters"] / teacher["single_exit_parameters"],
         "parameter_fraction_without_embeddings": (costeff["parameters_without_embeddings"]
-                                                  / teacher["parameters_without_embeddings"]),
+                                                  / teacher["single_exit_parameters_without_embeddings"]),
         "flops_fraction": costeff["flops_per_example"] / teacher["flops_per_example"],
         "flops_fraction_operating_point": (costeff["operating_point"]["flops_per_example"]
                                            / teacher["flops_per_example"]),
@@ -392,7 +401,8 @@ def costeff_summary(record: dict[str, Any]) -> dict[str, Any]:
 
     def size(m):
         return {"parameters": m["parameters"], "parameters_without_embeddings": m["parameters_without_embeddings"],
-                "deployed_parameters": m["deployed_parameters"], "flops_per_example": m["flops_per_example"]}
+                "deployed_parameters": m["deployed_parameters"],
+                "single_exit_parameters": m["single_exit_parameters"], "flops_per_example": m["flops_per_example"]}
 
     wins = [r["baseline"] for r in record["comparisons"]
             if (r["matches"].get("costeff") or {}).get("at_least_as_accurate")]

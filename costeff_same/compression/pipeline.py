@@ -581,7 +581,8 @@ def _run_ta(cfg: TAConfig, workdir: Path) -> dict[str, Any]:
         source = teacher.bert
     else:
         source = load_backbone(cfg.teacher.train.backbone, seed=cfg.teacher.train.seed).model
-    student = from_backbone(source, task.num_labels, "costeff", cfg.gradient_equilibrium, seed=cfg.optim.seed)
+    student = from_backbone(source, task.num_labels, "costeff", cfg.gradient_equilibrium, seed=cfg.optim.seed,
+                            exit_pooling=cfg.teacher.train.exit_pooling)
     o = cfg.optim
     n = len(data["train"])
     rep_steps = epochs_to_steps(cfg.representation_epochs, n, o.batch_size)
@@ -616,7 +617,8 @@ def _slender_start(cfg: SlenderizeConfig, num_labels: int):
         return copy.deepcopy(ta), ta, f"ta-{cfg.ta.config_hash()}"
     if cfg.exits == "final":    # the static baseline: (a copy of) the fine-tuned teacher, pruned
         return copy.deepcopy(teacher), teacher, f"teacher-{cfg.teacher.config_hash()}"
-    student = from_backbone(teacher.bert, num_labels, "costeff", gradient_equilibrium=True, seed=cfg.optim.seed)
+    student = from_backbone(teacher.bert, num_labels, "costeff", gradient_equilibrium=True, seed=cfg.optim.seed,
+                            exit_pooling=cfg.teacher.train.exit_pooling)
     return student, teacher, f"teacher-{cfg.teacher.config_hash()}"
 
 
@@ -669,10 +671,10 @@ def slender_model(cfg: SlenderizeConfig) -> tuple[MultiExitBertForSequenceClassi
 
 def _run_recover(cfg: RecoverConfig, workdir: Path) -> dict[str, Any]:
     use_threads()
-    started = time.perf_counter()
     sc = cfg.slenderize
     task, data = stage_data(sc.teacher)
     student, _ = slender_model(sc)
+    started = time.perf_counter()       # recovery only: the slenderization has its own record
     if sc.exits == "final":
         student.config.gradient_equilibrium = False
     _, teacher, key = _slender_start(sc, task.num_labels)
