@@ -18,6 +18,8 @@ import argparse
 import os
 import time
 
+import torch
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
@@ -51,8 +53,9 @@ def main() -> None:
     parser.add_argument("--dynamic-texts", type=int, default=512, help="sentences timed with dynamic padding")
     parser.add_argument("--padded-texts", type=int, default=64, help="sentences timed padded to 512 tokens")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: every core)")
     args = parser.parse_args()
-    set_threads()
+    set_threads(args.threads)
 
     cfg = multi_exit_config(**load_profile(args.profile)["01_multi_exit"])
     if is_cached("multi_exit", cfg):
@@ -78,7 +81,7 @@ def main() -> None:
     fast = throughput(dynamic, texts[: args.dynamic_texts], args.repeats)
     slow = throughput(padded, texts[: args.padded_texts], args.repeats)
     print(f"{what}; {cfg.data.task} sentences, mean {mean_tokens:.1f} tokens (max_length {cfg.data.max_length}), "
-          f"batch {args.batch_size}")
+          f"batch {args.batch_size}, {torch.get_num_threads()} thread(s)")
     print(f"dynamic padding : {fast:8.1f} sequences/s ({min(len(texts), args.dynamic_texts)} sentences)")
     print(f"padded to 512   : {slow:8.1f} sequences/s ({min(len(texts), args.padded_texts)} sentences)")
     print(f"ratio           : {fast / slow:8.1f}x")
