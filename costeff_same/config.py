@@ -138,6 +138,23 @@ def choice(key: str, value: str, accepted: typing.Iterable[str]) -> str:
     return value
 
 
+def check_parameters(params: typing.Iterable[str], accepted: typing.Iterable[str]) -> None:
+    """Refuse notebook parameters a chapter does not know.
+
+    Raises:
+        ConfigError: naming the unknown parameters and listing the accepted ones.
+    """
+    accepted = tuple(accepted)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}; accepted: {', '.join(accepted)}")
+
+
+def pick(params: dict[str, Any], keys: typing.Iterable[str]) -> dict[str, Any]:
+    """The entries of ``params`` whose key is one of ``keys`` (absent keys are left out)."""
+    return {k: params[k] for k in keys if k in params}
+
+
 def profile_path(profile: str) -> Path:
     """Path of ``configs/<profile>.yaml``; raises :class:`ConfigError` for an unknown profile."""
     choice("profile", profile, PROFILES)
@@ -194,6 +211,9 @@ class DataConfig(StageConfig):
         choice("task", self.task, TASKS)
         if self.max_length < 8:
             raise ConfigError(f"max_length={self.max_length} must be >= 8")
+
+
+DATA_KEYS = tuple(f.name for f in dataclasses.fields(DataConfig))
 
 
 @dataclasses.dataclass(frozen=True)

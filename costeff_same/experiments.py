@@ -19,11 +19,27 @@ from typing import Any
 import numpy as np
 
 from .backbones import load_backbone, load_tokenizer
-from .config import ConfigError, DataConfig, StageConfig, TrainConfig, TrainedModelConfig
+from .config import (
+    DATA_KEYS,
+    ConfigError,
+    DataConfig,
+    StageConfig,
+    TrainConfig,
+    TrainedModelConfig,
+    check_parameters,
+    pick,
+)
 from .data import Encoded, TaskData, load_task, subsample
 from .exits import ExitPolicy, early_exit_forward, simulate_exits
-from .metrics import (count_parameters, exit_stats, flops_per_example, per_exit_metric,
-                      predictions_of, task_metric, time_inference)
+from .metrics import (
+    count_parameters,
+    exit_stats,
+    flops_per_example,
+    per_exit_metric,
+    predictions_of,
+    task_metric,
+    time_inference,
+)
 from .modeling import MultiExitBertForSequenceClassification, from_backbone
 from .results import load_or_run
 from .training import collect_exit_logits, set_threads, train
@@ -122,19 +138,15 @@ def multi_exit_config(**params: Any) -> MultiExitExperimentConfig:
         ConfigError: for an unknown parameter (the accepted ones are listed) or a value of
             the wrong type.
     """
-    unknown = sorted(set(params) - set(CHAPTER1_PARAMETERS))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {unknown}; accepted: {', '.join(CHAPTER1_PARAMETERS)}")
+    check_parameters(params, CHAPTER1_PARAMETERS)
     p = dict(params)
-    data = DataConfig.from_dict({k: p[k] for k in ("task", "data_file", "seed", "max_length",
-                                                  "train_size", "eval_size") if k in p})
-    common = {k: p[k] for k in ("backbone", "seed", "batch_size", "learning_rate", "epochs", "exit_pooling")
-              if k in p}
+    data = DataConfig.from_dict(pick(p, DATA_KEYS))
+    common = pick(p, ("backbone", "seed", "batch_size", "learning_rate", "epochs", "exit_pooling"))
     entropy = TrainConfig.from_dict({**common, "exit_style": "deebert", "regime": "two_stage",
-                                     **{k: p[k] for k in ("exit_epochs", "exit_learning_rate") if k in p}})
+                                     **pick(p, ("exit_epochs", "exit_learning_rate"))})
     patience = TrainConfig.from_dict({**common, "exit_style": "pabee", "regime": "weighted"})
-    rest = {k: p[k] for k in ("entropy_thresholds", "patience_values", "tolerance",
-                              "timing_examples_batch1", "timing_batch_size") if k in p}
+    rest = pick(p, ("entropy_thresholds", "patience_values", "tolerance", "timing_examples_batch1",
+                    "timing_batch_size"))
     return MultiExitExperimentConfig.from_dict({"data": data, "entropy_model": entropy,
                                                 "patience_model": patience, **rest})
 

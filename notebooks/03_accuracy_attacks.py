@@ -54,7 +54,6 @@ seed = 0  # seeds the attacks' random choices (character edits)
 batch_size = 64  # texts per victim forward
 
 # %%
-import html
 import warnings
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without widgets
@@ -66,6 +65,7 @@ from myst_nb import glue
 
 from costeff_same import plotting
 from costeff_same.attacks.experiment import accuracy_attacks_config, candidates_per_word, run_accuracy_attacks
+from costeff_same.attacks.text import highlight_html
 
 config = accuracy_attacks_config(
     victim_profile=victim_profile, task=task, data_file=data_file, backbone=backbone, max_length=max_length,
@@ -204,22 +204,6 @@ plotting.fig_attack_exit_histograms(record);
 # prediction before and after.
 
 # %%
-def highlight(result):
-    """The sentence as HTML, each changed word struck through and followed by its replacement in bold."""
-    from costeff_same.attacks.text import AttackedText
-
-    text = AttackedText(result["original_text"])
-    spans = text.word_spans()
-    out, last = [], 0
-    for i, new in zip(result["changed_indices"], result["new_words"]):
-        start, end = spans[i]
-        out.append(html.escape(text.text[last:start]))
-        out.append(f"<del>{html.escape(text.text[start:end])}</del> <b>{html.escape(new)}</b>")
-        last = end
-    out.append(html.escape(text.text[last:]))
-    return "".join(out)
-
-
 lines = []
 for (v, r), u in units.items():
     found = [x for x in u["results"] if x["status"] == "succeeded"]
@@ -230,7 +214,7 @@ for (v, r), u in units.items():
     x = found[0]
     lines.append(f"{head} (label {x['label']}; prediction {x['original_prediction']} -> "
                  f"{x['perturbed_prediction']}; exit layer {x['original_exit_layer']} -> "
-                 f"{x['perturbed_exit_layer']}):<br>{highlight(x)}")
+                 f"{x['perturbed_exit_layer']}):<br>{highlight_html(x)}")
 display(HTML("".join(f"<p>{line}</p>" for line in lines)))
 
 # %% [markdown]

@@ -89,8 +89,9 @@ from IPython.display import HTML, display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.attacks.same_experiment import (ABLATION_LABELS, accuracy_attack_rows, highlight_html,
-                                                  run_same, same_config, same_summary_section)
+from costeff_same.attacks.same_experiment import (ABLATION_LABELS, accuracy_attack_rows, run_same, same_config,
+                                                  same_summary_section)
+from costeff_same.attacks.text import highlight_html
 from costeff_same.notebooks import setup
 
 setup()

@@ -42,3 +42,16 @@ def tiny_model(tiny_backbone):
 
     torch.manual_seed(0)
     return from_backbone(tiny_backbone.model, 2, "deebert").eval()
+
+
+def spread_victim(model, tokenizer, texts, batch_size):
+    """``model`` behind an entropy policy whose threshold (the median first-exit entropy on
+    ``texts``) spreads the texts' exits over the layers."""
+    from costeff_same.attacks.victim import MultiExitVictim
+    from costeff_same.exits import ExitPolicy, entropy
+
+    with torch.no_grad():
+        batch = tokenizer(texts, padding=True, return_tensors="pt")
+        first = model(**batch).exit_logits[0]
+    return MultiExitVictim(model, tokenizer, ExitPolicy("entropy", float(entropy(first).median())),
+                           max_length=32, batch_size=batch_size)

@@ -6,6 +6,7 @@ import zlib
 import numpy as np
 import pytest
 import torch
+from conftest import spread_victim
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,7 @@ from costeff_same.attacks.transformations import (
     deepwordbug_edits,
 )
 from costeff_same.attacks.victim import MultiExitVictim
-from costeff_same.exits import ExitPolicy, entropy
+from costeff_same.exits import ExitPolicy
 
 TEXTS = [
     "the film is a charming and often affecting journey",
@@ -55,11 +56,7 @@ TEXTS = [
 @pytest.fixture
 def victim(tiny_model, tokenizer):
     """The tiny random DeeBERT-style model behind an entropy policy that spreads exits over layers."""
-    with torch.no_grad():
-        batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
-        first = tiny_model(**batch).exit_logits[0]
-    return MultiExitVictim(tiny_model, tokenizer, ExitPolicy("entropy", float(entropy(first).median())),
-                           max_length=32, batch_size=4)
+    return spread_victim(tiny_model, tokenizer, TEXTS, batch_size=4)
 
 
 @pytest.fixture(scope="session")

@@ -6,19 +6,25 @@ import random
 import numpy as np
 import pytest
 import torch
+from conftest import spread_victim
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costeff_same.attacks.goal_functions import GoalResult
 from costeff_same.attacks.constraints import StopwordModification
+from costeff_same.attacks.goal_functions import GoalResult
 from costeff_same.attacks.same_chen_2023 import SameBeamSearch, SameGradients, build
-from costeff_same.attacks.same_experiment import (ABLATIONS, SameSettings, same_config, same_summary)
-from costeff_same.attacks.same_loss import (SameLoss, cross_prediction_targets, dynamic_weights, same_loss,
-                                            uniform_term)
+from costeff_same.attacks.same_experiment import ABLATIONS, SameSettings, same_config, same_summary
+from costeff_same.attacks.same_loss import (
+    SameLoss,
+    cross_prediction_targets,
+    dynamic_weights,
+    same_loss,
+    uniform_term,
+)
 from costeff_same.attacks.text import AttackedText
 from costeff_same.attacks.victim import MultiExitVictim
 from costeff_same.config import ConfigError, load_profile
-from costeff_same.exits import ExitPolicy, entropy
+from costeff_same.exits import ExitPolicy
 
 TEXTS = [
     "the film is a charming and often affecting journey",
@@ -32,11 +38,7 @@ STOPWORDS = StopwordModification().stopwords
 @pytest.fixture
 def victim(tiny_model, tokenizer):
     """The tiny random DeeBERT-style model behind an entropy policy that spreads exits over layers."""
-    with torch.no_grad():
-        batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
-        first = tiny_model(**batch).exit_logits[0]
-    return MultiExitVictim(tiny_model, tokenizer, ExitPolicy("entropy", float(entropy(first).median())),
-                           max_length=32, batch_size=8)
+    return spread_victim(tiny_model, tokenizer, TEXTS, batch_size=8)
 
 
 # -- the loss --------------------------------------------------------------------------------------

@@ -37,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ConfigError, DataConfig, StageConfig, TrainedModelConfig, load_profile
+from ..config import (
+    ConfigError,
+    DataConfig,
+    StageConfig,
+    TrainedModelConfig,
+    check_parameters,
+    load_profile,
+)
 from ..exits import ExitPolicy
 from ..experiments import VICTIMS, MultiExitExperimentConfig, multi_exit_config, run_multi_exit
 from ..metrics import efficiency_gain_reduction, exit_stats
@@ -163,18 +170,31 @@ def accuracy_attacks_config(**params: Any) -> AccuracyAttacksConfig:
         ConfigError: for an unknown parameter (the accepted ones are listed), a value of the
             wrong type, or a common key that disagrees with chapter 1's.
     """
-    unknown = sorted(set(params) - set(CHAPTER3_PARAMETERS))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {unknown}; accepted: {', '.join(CHAPTER3_PARAMETERS)}")
+    check_parameters(params, CHAPTER3_PARAMETERS)
     p = dict(params)
-    chapter1 = load_profile(p.pop("victim_profile", "default"))["01_multi_exit"]
+    victims = victims_config(p, "chapter 3")
+    return AccuracyAttacksConfig.from_dict({"multi_exit": victims, **p})
+
+
+def victims_config(params: dict[str, Any], chapter: str) -> MultiExitExperimentConfig:
+    """Chapter 1's config for the victims an attack chapter attacks.
+
+    Pops ``victim_profile`` (default ``"default"``) and the profile's ``common`` keys
+    (:data:`COMMON_KEYS`) from ``params`` in place; each common key given must equal chapter
+    1's value under that profile.
+
+    Raises:
+        ConfigError: for an unknown profile, or a common key that disagrees with chapter 1's
+            (naming both values and ``chapter``).
+    """
+    chapter1 = load_profile(params.pop("victim_profile", "default"))["01_multi_exit"]
     for key in COMMON_KEYS:
-        if key in p:
-            value = p.pop(key)
+        if key in params:
+            value = params.pop(key)
             if chapter1.get(key) != value:
-                raise ConfigError(f"{key}={value!r} differs from chapter 1's {chapter1.get(key)!r}: chapter 3 "
+                raise ConfigError(f"{key}={value!r} differs from chapter 1's {chapter1.get(key)!r}: {chapter} "
                                   "attacks chapter 1's victims; change victim_profile instead")
-    return AccuracyAttacksConfig.from_dict({"multi_exit": multi_exit_config(**chapter1), **p})
+    return multi_exit_config(**chapter1)
 
 
 # -- running one unit ------------------------------------------------------------------------

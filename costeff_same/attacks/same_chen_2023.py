@@ -52,12 +52,17 @@ import numpy as np
 import torch
 
 from .attack import Attack
-from .constraints import MaxModificationRate, MinWordLength, RepeatModification, StopwordModification
+from .constraints import (
+    MaxModificationRate,
+    MinWordLength,
+    RepeatModification,
+    StopwordModification,
+)
 from .goal_functions import GoalResult, Slowdown
 from .same_loss import LAMBDA, SameLoss
 from .search import BeamSearch
 from .text import AttackedText
-from .transformations import CharacterEdit, Transformation
+from .transformations import CharacterEdit, Transformation, match_case
 from .victim import MultiExitVictim
 
 NAME = "same"
@@ -258,7 +263,7 @@ class SameTransformation(Transformation):
             if math.isinf(value):
                 break
             row, col = divmod(pos, len(words))
-            out.append(text.replace_word(words[col], _match_case(vocab_words[row], text.words[words[col]])))
+            out.append(text.replace_word(words[col], match_case(vocab_words[row], text.words[words[col]])))
         return out
 
     def char_candidates(self, text: AttackedText, tg: TextGradient, words: Sequence[int]) -> list[AttackedText]:
@@ -296,17 +301,6 @@ class SameTransformation(Transformation):
         if self.char_level:
             out += self.char_candidates(text, tg, words)
         return out
-
-
-def _match_case(word: str, like: str) -> str:
-    """``word`` with the capitalisation of ``like`` (the vocabulary is lower-case)."""
-    if like.isupper() and len(like) > 1:
-        return word.upper()
-    if like[:1].isupper():
-        return word[:1].upper() + word[1:]
-    return word
-
-
 # -- the search ---------------------------------------------------------------------------------
 
 class SameBeamSearch(BeamSearch):
@@ -367,27 +361,6 @@ class SameBeamSearch(BeamSearch):
             if len(got) < len(chunk) or any(r.succeeded for r in got):
                 break
         return results
-
-    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
-        beam, best = [initial], initial
-        iterations = math.inf if self.max_iterations is None else self.max_iterations
-        step = 0
-        while step < iterations and not attack.goal.budget_exhausted:
-            step += 1
-            candidates = self.expand(attack, beam)
-            if not candidates:
-                break
-            results = self.score(attack, candidates)
-            if not results:
-                break
-            done = [r for r in results if r.succeeded]
-            if done:  # the first success in candidate order (what a full evaluation would return too)
-                return done[0]
-            results.sort(key=self.rank_key, reverse=True)
-            beam = results[:self.beam_width]
-            if beam[0].score > best.score:
-                best = beam[0]
-        return best if self.return_best_seen else beam[0]
 
 
 # -- the recipe ---------------------------------------------------------------------------------

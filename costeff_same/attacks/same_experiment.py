@@ -43,12 +43,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import ConfigError, DataConfig, StageConfig, TrainedModelConfig, load_profile
+from ..config import ConfigError, DataConfig, StageConfig, TrainedModelConfig, check_parameters, load_profile
 from ..exits import ExitPolicy, early_exit_forward, simulate_exits
-from ..experiments import VICTIMS, MultiExitExperimentConfig, multi_exit_config, run_multi_exit
+from ..experiments import VICTIMS, MultiExitExperimentConfig, run_multi_exit
 from ..metrics import efficiency_gain_reduction, exit_stats
 from ..results import is_cached, load_or_run, load_result
-from .experiment import COMMON_KEYS, _no_nan, summarize
+from .experiment import COMMON_KEYS, _no_nan, summarize, victims_config
 from .victim import MultiExitVictim
 
 #: ablation name -> the settings it changes (papers.md section 2; each on ``ablation_examples`` sentences)
@@ -234,19 +234,11 @@ def same_config(**params: Any) -> SameConfig:
         ConfigError: for an unknown parameter (the accepted ones are listed), a value of the
             wrong type, or a common key that disagrees with chapter 1's.
     """
-    unknown = sorted(set(params) - set(CHAPTER4_PARAMETERS))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {unknown}; accepted: {', '.join(CHAPTER4_PARAMETERS)}")
+    check_parameters(params, CHAPTER4_PARAMETERS)
     p = dict(params)
-    chapter1 = load_profile(p.pop("victim_profile", "default"))["01_multi_exit"]
-    for key in COMMON_KEYS:
-        if key in p:
-            value = p.pop(key)
-            if chapter1.get(key) != value:
-                raise ConfigError(f"{key}={value!r} differs from chapter 1's {chapter1.get(key)!r}: chapter 4 "
-                                  "attacks chapter 1's victims; change victim_profile instead")
+    victims = victims_config(p, "chapter 4")
     settings = SameSettings.from_dict({k: p.pop(k) for k in SETTING_KEYS if k in p})
-    return SameConfig.from_dict({"multi_exit": multi_exit_config(**chapter1), "settings": settings, **p})
+    return SameConfig.from_dict({"multi_exit": victims, "settings": settings, **p})
 
 
 # -- sentences -------------------------------------------------------------------------------
@@ -583,8 +575,8 @@ def accuracy_attack_rows(profile: str) -> list[dict[str, Any]] | None:
 
     Reads the chapter record when it is cached, else whichever (victim, recipe) units are.
     """
-    from .experiment import accuracy_attacks_config, accuracy_attacks_summary, run_unit as run_accuracy_unit
-    from .experiment import unit_row
+    from .experiment import accuracy_attacks_config, accuracy_attacks_summary, unit_row
+    from .experiment import run_unit as run_accuracy_unit
 
     params = load_profile(profile).get("03_accuracy_attacks")
     if params is None:
@@ -634,21 +626,3 @@ def cli_rows(profile: str, overrides: dict[str, Any], victim: str | None = None)
                                           "efficiency_gain_reduction")},
                      "seconds": unit["seconds"]})
     return rows
-
-
-def highlight_html(result: dict[str, Any]) -> str:
-    """A result's original sentence as HTML: each changed word struck through, its replacement in bold."""
-    import html
-
-    from .text import AttackedText
-
-    text = AttackedText(result["original_text"])
-    spans = text.word_spans()
-    out, last = [], 0
-    for i, new in zip(result["changed_indices"], result["new_words"]):
-        start, end = spans[i]
-        out.append(html.escape(text.text[last:start]))
-        out.append(f"<del>{html.escape(text.text[start:end])}</del> <b>{html.escape(new)}</b>")
-        last = end
-    out.append(html.escape(text.text[last:]))
-    return "".join(out)

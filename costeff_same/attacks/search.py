@@ -27,7 +27,7 @@ query budget.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -163,6 +163,14 @@ class BeamSearch(SearchMethod):
                     out.append(c)
         return out
 
+    def score(self, attack: Attack, candidates: list[AttackedText]) -> list[GoalResult]:
+        """The goal's results for ``candidates`` (fewer when the query budget runs out)."""
+        return attack.goal.evaluate(candidates)
+
+    def rank_key(self, result: GoalResult) -> Any:
+        """Sort key of a candidate in the beam (higher is better): its goal score."""
+        return result.score
+
     def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
         beam, best = [initial], initial
         iterations = math.inf if self.max_iterations is None else self.max_iterations
@@ -172,14 +180,14 @@ class BeamSearch(SearchMethod):
             candidates = self.expand(attack, beam)
             if not candidates:
                 break
-            results = attack.goal.evaluate(candidates)
+            results = self.score(attack, candidates)
             if not results:
                 break
-            results.sort(key=lambda r: r.score, reverse=True)
+            done = [r for r in results if r.succeeded]
+            if done:  # the first success in candidate order
+                return done[0]
+            results.sort(key=self.rank_key, reverse=True)  # stable: ties keep candidate order
             beam = results[:self.beam_width]
             if beam[0].score > best.score:
                 best = beam[0]
-            done = [r for r in results if r.succeeded]
-            if done:
-                return done[0]
         return best if self.return_best_seen else beam[0]

@@ -12,8 +12,10 @@ of how often it has been modified (for the no-repeat constraint).
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 WORD_PATTERN = re.compile(r"[^\W_][\w'\-]*")
 
@@ -150,3 +152,25 @@ def unique_texts(texts: Iterable[AttackedText], exclude: AttackedText | None = N
             seen.add(t.text)
             out.append(t)
     return out
+
+
+def highlight_html(result: dict[str, Any]) -> str:
+    """An attack result's original sentence as HTML: each changed word struck through, its replacement in bold.
+
+    Args:
+        result: a per-example attack record with ``original_text``, ``changed_indices``
+            (word indices, ascending) and ``new_words`` (their replacements).
+
+    Raises:
+        IndexError: when a changed index is not a word index of ``original_text``.
+    """
+    text = AttackedText(result["original_text"])
+    spans = text.word_spans()
+    out, last = [], 0
+    for i, new in zip(result["changed_indices"], result["new_words"]):
+        start, end = spans[i]
+        out.append(html.escape(text.text[last:start]))
+        out.append(f"<del>{html.escape(text.text[start:end])}</del> <b>{html.escape(new)}</b>")
+        last = end
+    out.append(html.escape(text.text[last:]))
+    return "".join(out)

@@ -111,7 +111,8 @@ class CompositeTransformation(Transformation):
         return [w for t in self.transformations for w in t.replacements(text, index)]
 
 
-def _match_case(word: str, like: str) -> str:
+def match_case(word: str, like: str) -> str:
+    """``word`` with the capitalisation of ``like`` (all upper, first upper, or as it is)."""
     if like.isupper() and len(like) > 1:
         return word.upper()
     if like[:1].isupper():
@@ -160,7 +161,7 @@ class WordNetSynonymSwap(Transformation):
 
     def replacements(self, text: AttackedText, index: int) -> list[str]:
         word = text.words[index]
-        return [_match_case(s, word) for s in self.synonyms(word)]
+        return [match_case(s, word) for s in self.synonyms(word)]
 
 
 class EmbeddingNeighbourSwap(Transformation):
@@ -226,7 +227,7 @@ class EmbeddingNeighbourSwap(Transformation):
 
     def replacements(self, text: AttackedText, index: int) -> list[str]:
         word = text.words[index]
-        return [_match_case(w, word) for w, _ in self.neighbours(word)]
+        return [match_case(w, word) for w, _ in self.neighbours(word)]
 
 
 class CharacterEdit(Transformation):

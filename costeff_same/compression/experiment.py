@@ -23,7 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ConfigError, DataConfig, StageConfig, TrainConfig, TrainedModelConfig
+from ..config import (
+    DATA_KEYS,
+    ConfigError,
+    DataConfig,
+    StageConfig,
+    TrainConfig,
+    TrainedModelConfig,
+    check_parameters,
+    pick,
+)
 from ..data import Encoded
 from ..exits import ExitPolicy, simulate_exits
 from ..experiments import operating_point
@@ -31,8 +40,19 @@ from ..metrics import count_parameters, cumulative_flops, exit_stats, per_exit_m
 from ..modeling import MultiExitBertForSequenceClassification
 from ..results import load_or_run
 from ..training import collect_exit_logits
-from .pipeline import (DepthConfig, DistillConfig, RecoverConfig, SlenderizeConfig, TAConfig, depth_model,
-                       recovered_model, stage_data, ta_model, teacher_model, use_threads)
+from .pipeline import (
+    DepthConfig,
+    DistillConfig,
+    RecoverConfig,
+    SlenderizeConfig,
+    TAConfig,
+    depth_model,
+    recovered_model,
+    stage_data,
+    ta_model,
+    teacher_model,
+    use_threads,
+)
 from .slenderize import shape_of
 
 #: the paper's claim (abstract): share of BERT-base's GLUE performance, parameter and FLOPs fractions
@@ -118,12 +138,9 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
         ConfigError: for an unknown parameter (the accepted ones are listed) or a value of
             the wrong type.
     """
-    unknown = sorted(set(params) - set(CHAPTER2_PARAMETERS))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {unknown}; accepted: {', '.join(CHAPTER2_PARAMETERS)}")
+    check_parameters(params, CHAPTER2_PARAMETERS)
     p = dict(params)
-    data = DataConfig.from_dict({k: p[k] for k in ("task", "data_file", "seed", "max_length",
-                                                  "train_size", "eval_size") if k in p})
+    data = DataConfig.from_dict(pick(p, DATA_KEYS))
     renames = {"teacher_epochs": "epochs", "teacher_exit_epochs": "exit_epochs",
                "teacher_learning_rate": "learning_rate", "teacher_exit_learning_rate": "exit_learning_rate"}
     train = TrainConfig.from_dict({"exit_style": "deebert", "regime": "two_stage",
