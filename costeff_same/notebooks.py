@@ -18,7 +18,15 @@ from .paths import BOOK_DIR, NOTEBOOKS_DIR, REPO_DIR
 
 
 def setup() -> None:
-    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style."""
+    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style.
+
+    Call it before importing the rest of ``costeff_same``: ``tqdm.auto`` (loaded by
+    ``datasets``) warns at import that notebook widgets are missing, which the book, with
+    its progress bars off, does not need.
+    """
+    import warnings
+
+    warnings.filterwarnings("ignore", message="IProgress not found")
     import datasets
     import transformers
 

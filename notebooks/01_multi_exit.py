@@ -53,14 +53,16 @@ timing_examples_batch1: int = 200  # examples timed at batch 1
 timing_batch_size: int = 64  # batch size of the batched wall-clock measurement
 
 # %%
+from costeff_same.notebooks import setup
+
+setup()  # first: quiet progress bars and warnings before the libraries load
+
 import pandas as pd
 from myst_nb import glue
 
 from costeff_same import plotting
 from costeff_same.experiments import multi_exit_config, run_multi_exit
-from costeff_same.notebooks import setup
 
-setup()
 
 config = multi_exit_config(
     task=task, data_file=data_file, backbone=backbone, seed=seed, max_length=max_length,

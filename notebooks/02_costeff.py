@@ -82,14 +82,16 @@ tolerance: float = 0.01  # operating point: lose at most this much validation me
 budget_tolerance: float = 0.1  # FLOPs match a budget when within this fraction of it
 
 # %%
+from costeff_same.notebooks import setup
+
+setup()  # first: quiet progress bars and warnings before the libraries load
+
 import pandas as pd
 from myst_nb import glue
 
 from costeff_same import plotting
 from costeff_same.compression.experiment import costeff_config, run_costeff
-from costeff_same.notebooks import setup
 
-setup()
 
 config = costeff_config(
     task=task, data_file=data_file, backbone=backbone, seed=seed, max_length=max_length, train_size=train_size,

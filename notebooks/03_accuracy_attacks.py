@@ -54,12 +54,11 @@ seed = 0  # seeds the attacks' random choices (character edits)
 batch_size = 64  # texts per victim forward
 
 # %%
-import warnings
+from costeff_same.notebooks import setup
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without widgets
+setup()  # first: quiet progress bars and warnings before the libraries load
 
 import pandas as pd
-import transformers
 from IPython.display import HTML, display
 from myst_nb import glue
 
@@ -72,7 +71,6 @@ config = accuracy_attacks_config(
     victims=victims, recipes=recipes, textfooler_min_cos_sims=textfooler_min_cos_sims, num_examples=num_examples,
     query_budget=query_budget, seed=seed, batch_size=batch_size,
 )
-transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bars in the page
 record = run_accuracy_attacks(config)  # cached: a second run only reads the result
 units = {(v, r): u for v, vic in record["victims"].items() for r, u in vic["recipes"].items()}
 pd.set_option("display.max_colwidth", None)

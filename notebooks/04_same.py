@@ -82,6 +82,10 @@ timing_repeats: int = 3  # timed passes over each set (the fastest counts)
 transfer: bool = True  # run each victim's adversarial sentences through the other victim
 
 # %%
+from costeff_same.notebooks import setup
+
+setup()  # first: quiet progress bars and warnings before the libraries load
+
 import math
 
 import pandas as pd
@@ -92,9 +96,7 @@ from costeff_same import plotting
 from costeff_same.attacks.same_experiment import (ABLATION_LABELS, accuracy_attack_rows, run_same, same_config,
                                                   same_summary_section)
 from costeff_same.attacks.text import highlight_html
-from costeff_same.notebooks import setup
 
-setup()
 
 config = same_config(
     victim_profile=victim_profile, task=task, data_file=data_file, backbone=backbone, max_length=max_length,
