@@ -213,7 +213,17 @@ def set_threads(n: int | None = None) -> None:
 
     On a shared machine one thread per process avoids OpenMP threads spinning against
     each other (seen here: 10x slower steps with two 2-thread processes on 2 cores).
+
+    Raises:
+        ValueError: for ``n < 1`` or a ``$COSTEFF_SAME_THREADS`` that is not a whole number >= 1.
     """
-    torch.set_num_threads(n or int(os.environ.get("COSTEFF_SAME_THREADS", 0)) or os.cpu_count() or 1)
+    if n is None:
+        value = os.environ.get("COSTEFF_SAME_THREADS", "").strip()
+        if value and not (value.isdigit() and int(value) >= 1):
+            raise ValueError(f"COSTEFF_SAME_THREADS={value!r} must be a whole number >= 1 (or unset: every core)")
+        n = int(value) if value else None
+    if n is not None and n < 1:
+        raise ValueError(f"threads={n} must be >= 1 (or None: every core)")
+    torch.set_num_threads(n or os.cpu_count() or 1)
 
 

@@ -1,5 +1,8 @@
 """Training regimes, determinism, and resuming a killed run."""
 
+import os
+import re
+
 import pytest
 import torch
 
@@ -7,7 +10,7 @@ from costeff_same.config import TrainConfig
 from costeff_same.data import Encoded, load_task, subsample
 from costeff_same.metrics import per_exit_metric
 from costeff_same.modeling import from_backbone
-from costeff_same.training import TrainingInterrupted, collect_exit_logits, exit_weights, train
+from costeff_same.training import TrainingInterrupted, collect_exit_logits, exit_weights, set_threads, train
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +77,23 @@ def test_training_is_deterministic(tmp_path, tiny_backbone, splits):
     train(a, train_data, cfg, tmp_path / "a")
     train(b, train_data, cfg, tmp_path / "b")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
+def test_a_bad_thread_count_is_refused_with_its_value(monkeypatch, value):
+    monkeypatch.setenv("COSTEFF_SAME_THREADS", value)
+    with pytest.raises(ValueError, match=f"COSTEFF_SAME_THREADS='{re.escape(value)}'"):
+        set_threads()
+
+
+def test_an_empty_thread_count_means_every_core(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setenv("COSTEFF_SAME_THREADS", "")
+    try:
+        set_threads()
+        assert torch.get_num_threads() == (os.cpu_count() or 1)
+        monkeypatch.setenv("COSTEFF_SAME_THREADS", "1")
+        set_threads()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
