@@ -176,7 +176,7 @@ for name, m in models.items():
                  f"last-exit test {record['metric']}": m["final_exit_metric"],
                  "training seconds": seconds if name != "teacher" else float("nan")})
 overview = pd.DataFrame(rows).set_index("model")
-glue("train_minutes", overview["training seconds"].sum() / 60, display=False)
+glue("train_minutes", float(overview["training seconds"].sum()) / 60, display=False)
 overview.round(3)
 
 # %% [markdown]
