@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -24,14 +25,22 @@ import yaml
 
 from .config import PROFILES, ConfigError, load_profile
 
+#: a number in exponent notation without a dot (``5e-5``), which YAML 1.1 reads as a string
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs as ``{key: value}``, each value read as YAML (``5e-5`` as a float).
+
+    Raises:
+        ConfigError: for a pair without ``=``.
+    """
     out = {}
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(f"--set {pair!r} must look like key=value")
         key, value = pair.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        out[key] = float(value) if _EXPONENT_NUMBER.fullmatch(value.strip()) else yaml.safe_load(value)
     return out
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from costeff_same.cli import main
+from costeff_same.cli import _overrides, main
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "summary", "notebooks"])
@@ -38,3 +38,11 @@ def test_paper_profile_resolves_and_fails_fast_offline(capsys):
     assert main(["train", "--profile", "paper", "--victim", "entropy"]) == 2
     assert "must come from the Hugging Face hub" in capsys.readouterr().err
     assert time.time() - start < 10
+
+
+def test_set_values_are_read_as_yaml_and_exponents_as_numbers():
+    got = _overrides(["ta_learning_rate=5e-5", "epochs=1", "task=imdb", "train_size=null", "lr=2.0e-4",
+                      "static_heads=[2, 1]", "name=1e5x"])
+    assert got == {"ta_learning_rate": 5e-5, "epochs": 1, "task": "imdb", "train_size": None, "lr": 2e-4,
+                   "static_heads": [2, 1], "name": "1e5x"}
+    assert isinstance(got["ta_learning_rate"], float)
