@@ -18,14 +18,19 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from costeff_same.backbones import load_tokenizer  # noqa: E402
-from costeff_same.config import load_profile  # noqa: E402
-from costeff_same.exits import ExitPolicy, simulate_exits  # noqa: E402
-from costeff_same.experiments import (multi_exit_config, paths_agreement, prepared_data,  # noqa: E402
-                                      run_multi_exit, trained_model)
-from costeff_same.metrics import exit_stats, time_inference  # noqa: E402
-from costeff_same.results import is_cached  # noqa: E402
-from costeff_same.training import collect_exit_logits, set_threads  # noqa: E402
+from costeff_same.backbones import load_tokenizer
+from costeff_same.config import load_profile
+from costeff_same.exits import ExitPolicy, simulate_exits
+from costeff_same.experiments import (
+    multi_exit_config,
+    paths_agreement,
+    prepared_data,
+    run_multi_exit,
+    trained_model,
+)
+from costeff_same.metrics import exit_stats, time_inference
+from costeff_same.results import is_cached
+from costeff_same.training import collect_exit_logits, set_threads
 
 
 def main() -> None:

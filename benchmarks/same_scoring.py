@@ -27,16 +27,20 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from costeff_same.attacks.same_experiment import (load_victim, run_unit, same_config,  # noqa: E402
-                                                  stored_candidates)
-from costeff_same.config import load_profile  # noqa: E402
-from costeff_same.exits import early_exit_forward, simulate_exits  # noqa: E402
-from costeff_same.experiments import run_multi_exit  # noqa: E402
-from costeff_same.results import is_cached  # noqa: E402
-from costeff_same.training import set_threads  # noqa: E402
+from costeff_same.attacks.same_experiment import (
+    load_victim,
+    run_unit,
+    same_config,
+    stored_candidates,
+)
+from costeff_same.config import load_profile
+from costeff_same.exits import early_exit_forward, simulate_exits
+from costeff_same.experiments import run_multi_exit
+from costeff_same.results import is_cached
+from costeff_same.training import set_threads
 
 
 def batches_of(victim, calls: list[list[str]], batch_size: int) -> list[dict]:

@@ -17,15 +17,13 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from .paths import CONFIGS_DIR
 
 PROFILES = ("smoke", "default", "paper")
-
-T = TypeVar("T", bound="StageConfig")
 
 
 class ConfigError(ValueError):
@@ -91,7 +89,7 @@ class StageConfig:
     """Base class of every stage config: typed ``from_dict``, ``to_dict`` and ``config_hash``."""
 
     @classmethod
-    def from_dict(cls: type[T], values: dict[str, Any], prefix: str = "") -> T:
+    def from_dict(cls, values: dict[str, Any], prefix: str = "") -> typing.Self:
         """Build the config from a mapping, checking every key and type.
 
         Raises:
@@ -121,7 +119,7 @@ class StageConfig:
         blob = json.dumps({"kind": type(self).__name__, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def replace(self: T, **changes: Any) -> T:
+    def replace(self, **changes: Any) -> typing.Self:
         """A copy with some fields changed (checked like ``from_dict``)."""
         return type(self).from_dict({**dataclasses.asdict(self), **changes})
 

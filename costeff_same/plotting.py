@@ -158,7 +158,7 @@ def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
 
 # -- chapter 2: COST-EFF --------------------------------------------------------------------------
 
-import matplotlib.ticker  # noqa: E402
+import matplotlib.ticker
 
 COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",
                   "costeff": "COST-EFF", "no_ta": "COST-EFF without TA",

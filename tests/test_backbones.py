@@ -6,7 +6,13 @@ import time
 import pytest
 
 from costeff_same import backbones
-from costeff_same.backbones import MINILM_SHA256, BackboneError, load_backbone, minilm_dir, verify_sha256
+from costeff_same.backbones import (
+    MINILM_SHA256,
+    BackboneError,
+    load_backbone,
+    minilm_dir,
+    verify_sha256,
+)
 
 
 def test_packaged_minilm_verifies_and_loads():

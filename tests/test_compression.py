@@ -6,15 +6,32 @@ import numpy as np
 import pytest
 import torch
 
-from costeff_same.compression.distill import (LossSpec, distillation_loss, exit_mapping, hidden_mse,
-                                              prediction_loss, soft_cross_entropy)
+from costeff_same.compression.distill import (
+    LossSpec,
+    distillation_loss,
+    exit_mapping,
+    hidden_mse,
+    prediction_loss,
+    soft_cross_entropy,
+)
 from costeff_same.compression.experiment import deployed_parameters, flops_table
 from costeff_same.compression.importance import Importance, taylor_importance
-from costeff_same.compression.slenderize import (Shape, factorise_embedding, kept_units, prune_schedule, shape_of,
-                                                 slenderize, truncate_depth)
+from costeff_same.compression.slenderize import (
+    Shape,
+    factorise_embedding,
+    kept_units,
+    prune_schedule,
+    shape_of,
+    slenderize,
+    truncate_depth,
+)
 from costeff_same.config import ConfigError
 from costeff_same.metrics import count_parameters, cumulative_flops
-from costeff_same.modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification, from_backbone
+from costeff_same.modeling import (
+    MultiExitBertConfig,
+    MultiExitBertForSequenceClassification,
+    from_backbone,
+)
 
 
 @pytest.fixture
@@ -272,7 +289,7 @@ def test_prediction_loss_mixes_soft_and_hard_over_the_trained_exits():
     student = torch.tensor([[[0.0, ln3]], [[ln3, 0.0]]])   # (L 2, batch 1, C 2)
     teacher = torch.tensor([[[0.0, 0.0]], [[0.0, 5.0]]])
     labels = torch.tensor([1])
-    ce = lambda p: -math.log(p)                              # noqa: E731
+    ce = lambda p: -math.log(p)
     soft_uniform = 0.5 * ce(0.25) + 0.5 * ce(0.75)
     pt = 1 / (1 + math.exp(-5.0))
     # exit_to_exit: exit 0 vs teacher exit 0 (uniform), exit 1 vs teacher exit 1
@@ -334,7 +351,12 @@ def test_interrupted_slenderization_resumes_to_the_same_weights(tmp_path, tiny_b
     from datasets import Dataset
 
     from costeff_same.compression import pipeline
-    from costeff_same.compression.pipeline import DistillConfig, Segment, TeacherOutputs, run_segments
+    from costeff_same.compression.pipeline import (
+        DistillConfig,
+        Segment,
+        TeacherOutputs,
+        run_segments,
+    )
     from costeff_same.data import Encoded
 
     texts = ["a gripping film", "dull and long", "a joy", "not good", "fine work", "bad", "great", "slow"] * 2

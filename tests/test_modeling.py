@@ -4,8 +4,13 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from costeff_same.modeling import (EXIT_STYLES, MultiExitBertConfig, MultiExitBertForSequenceClassification,
-                                   from_backbone, gradient_rescale)
+from costeff_same.modeling import (
+    EXIT_STYLES,
+    MultiExitBertConfig,
+    MultiExitBertForSequenceClassification,
+    from_backbone,
+    gradient_rescale,
+)
 
 
 @pytest.fixture

@@ -10,7 +10,13 @@ from costeff_same.config import TrainConfig
 from costeff_same.data import Encoded, load_task, subsample
 from costeff_same.metrics import per_exit_metric
 from costeff_same.modeling import from_backbone
-from costeff_same.training import TrainingInterrupted, collect_exit_logits, exit_weights, set_threads, train
+from costeff_same.training import (
+    TrainingInterrupted,
+    collect_exit_logits,
+    exit_weights,
+    set_threads,
+    train,
+)
 
 
 @pytest.fixture(scope="module")

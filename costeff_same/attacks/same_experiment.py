@@ -43,7 +43,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import ConfigError, DataConfig, StageConfig, TrainedModelConfig, check_parameters, load_profile
+from ..config import (
+    ConfigError,
+    DataConfig,
+    StageConfig,
+    TrainedModelConfig,
+    check_parameters,
+    load_profile,
+)
 from ..exits import ExitPolicy, early_exit_forward, simulate_exits
 from ..experiments import VICTIMS, MultiExitExperimentConfig, run_multi_exit
 from ..metrics import efficiency_gain_reduction, exit_stats
@@ -347,7 +354,7 @@ def efficiency(clean: np.ndarray, adv: np.ndarray, depth: int) -> dict[str, Any]
         return {"examples": 0}
     before, after = _stats(clean, depth), _stats(adv, depth)
     return {
-        "examples": int(len(clean)),
+        "examples": len(clean),
         **{f"{k}_clean": v for k, v in before.items()}, **{f"{k}_adv": v for k, v in after.items()},
         "efficiency_gain_reduction": efficiency_gain_reduction(before["efficiency_gain"], after["efficiency_gain"]),
         "later": float(np.mean(adv > clean)), "earlier": float(np.mean(adv < clean)),
