@@ -57,7 +57,7 @@ teacher_exit_learning_rate: float = 5e-4  # chapter 1's DeeBERT stage-2 learning
 exit_pooling: str = "mean"  # what every exit reads: cls (the paper) or mean (MiniLM is a mean-pooled encoder)
 ta_init: str = "teacher"  # TA starts from: teacher (its fine-tuned encoder) or backbone (pre-trained)
 ta_representation_epochs: float = 0.0  # TA hidden-state-only distillation epochs
-ta_prediction_epochs: float = 1.0  # TA prediction distillation epochs
+ta_prediction_epochs: float = 2.0  # TA prediction distillation epochs
 ta_learning_rate: float = 2e-4  # TA (and depth-truncated baseline) learning rate
 temperature: float = 1.0  # distillation temperature T (COST-EFF: 1)
 hidden_weight: float = 1.0  # weight of the hidden-state MSE beside the prediction loss
@@ -326,7 +326,7 @@ for key, name in (("no_ta", "no_ta"), ("final_imp", "final_importance"), ("coste
 # layers, {glue:text}`teacher_params:.1f` M parameters, {glue:text}`embedding_share_pct:.0f`% of
 # them the word embedding; under the default profile the 6-layer MiniLM sentence-embedding
 # model, not the 12-layer BERT-base with 109.5 M); the task is {glue:text}`task_name`, not GLUE;
-# each stage trains for about one epoch or less on a 2-core CPU, and importance is estimated
+# each stage trains for two epochs or less on a 2-core CPU, and importance is estimated
 # on {glue:text}`importance_examples_text` training sentences per event rather than a full pass;
 # exits read {glue:text}`pooling_text`; and {glue:text}`ta_init_text`. FLOPs fractions are of the teacher running all its layers.
 
