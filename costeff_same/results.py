@@ -74,7 +74,13 @@ def sha256_file(path: Path) -> str:
 
 
 def provenance(seed: int | None = None) -> dict[str, Any]:
-    """Package versions, git sha, python and platform of the current run."""
+    """Package versions, git sha, python, platform and torch's intra-op thread count of the current run.
+
+    The thread count is recorded because CPU training is bit-reproducible for a given
+    thread count but not across thread counts (the order of float reductions changes).
+    """
+    import torch
+
     versions = {}
     for name in TRACKED_PACKAGES:
         try:
@@ -92,6 +98,7 @@ def provenance(seed: int | None = None) -> dict[str, Any]:
         "git_sha": sha,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "torch_threads": torch.get_num_threads(),
         "seed": seed,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from costeff_same.config import TrainConfig
 from costeff_same.results import CorruptResultWarning, entry_dir, is_cached, load_or_run
@@ -23,6 +24,7 @@ def test_cached_result_is_not_recomputed_and_has_provenance():
     entry = entry_dir("stage", cfg)
     provenance = json.loads((entry / "provenance.json").read_text())
     assert provenance["seed"] == 7 and provenance["versions"]["torch"].startswith("2.13")
+    assert provenance["torch_threads"] == torch.get_num_threads()
     assert json.loads((entry / "config.json").read_text())["epochs"] == 3
     load_or_run("stage", TrainConfig(epochs=4), fn)
     assert len(calls) == 2
