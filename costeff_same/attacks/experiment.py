@@ -348,12 +348,12 @@ def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str
     for name in cfg.victims:
         point = chapter1["victims"][name]["operating_point"]
         recipes = {}
-        for recipe, unit_cfg in [(r, u) for r in cfg.recipes for u in cfg.units(name, r, point["value"])]:
+        ch1 = chapter1["victims"][name]
+        for unit_cfg in (u for r in cfg.recipes for u in cfg.units(name, r, point["value"])):
             unit = run_unit(unit_cfg)
             n = len(unit["results"])
             # the clean queries reproduce chapter 1's test exits on the same sentences (the
             # fraction that agree; batching can move a borderline entropy by float rounding)
-            ch1 = chapter1["victims"][name]
             unit["chapter1_agreement"] = float(np.mean(
                 [(r["original_exit_layer"], r["original_prediction"]) == (e, p)
                  for r, e, p in zip(unit["results"], ch1["test_exit_layer"][:n], ch1["test_predictions"][:n])]))

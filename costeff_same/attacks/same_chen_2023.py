@@ -301,6 +301,8 @@ class SameTransformation(Transformation):
         if self.char_level:
             out += self.char_candidates(text, tg, words)
         return out
+
+
 # -- the search ---------------------------------------------------------------------------------
 
 class SameBeamSearch(BeamSearch):

@@ -58,9 +58,7 @@ class Transformation:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
                            and isinstance(v, (int, float, str, bool)) and k != "letters")
-        parts = getattr(self, "transformations", None)
-        inner = ", ".join(repr(t) for t in parts) if parts else ""
-        return f"{type(self).__name__}({inner or fields})"
+        return f"{type(self).__name__}({fields})"
 
     def replacements(self, text: AttackedText, index: int) -> list[str]:
         """Replacement words for word ``index`` of ``text`` (may be empty)."""
@@ -101,6 +99,9 @@ class CompositeTransformation(Transformation):
         if not transformations:
             raise ValueError("CompositeTransformation needs at least one transformation")
         self.transformations = list(transformations)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(t) for t in self.transformations)})"
 
     def set_rng(self, rng: random.Random) -> None:
         super().set_rng(rng)

@@ -144,10 +144,10 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     renames = {"teacher_epochs": "epochs", "teacher_exit_epochs": "exit_epochs",
                "teacher_learning_rate": "learning_rate", "teacher_exit_learning_rate": "exit_learning_rate"}
     train = TrainConfig.from_dict({"exit_style": "deebert", "regime": "two_stage",
-                                   **{k: p[k] for k in ("backbone", "seed", "batch_size", "exit_pooling") if k in p},
+                                   **pick(p, ("backbone", "seed", "batch_size", "exit_pooling")),
                                    **{new: p[old] for old, new in renames.items() if old in p}})
     teacher = TrainedModelConfig(data, train)
-    optim = {k: p[k] for k in ("batch_size", "seed", "temperature", "hidden_weight", "cache_teacher") if k in p}
+    optim = pick(p, ("batch_size", "seed", "temperature", "hidden_weight", "cache_teacher"))
     ta_optim = DistillConfig.from_dict({**optim, **({"learning_rate": p["ta_learning_rate"]}
                                                     if "ta_learning_rate" in p else {})})
     ta = TAConfig.from_dict({
@@ -158,8 +158,7 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
                                                          if "slender_learning_rate" in p else {})})
     shape = {new: p[old] for old, new in (("target_heads", "heads"), ("target_ffn", "ffn"),
                                           ("target_embedding_rank", "embedding_rank")) if old in p}
-    schedule = {k: p[k] for k in ("importance_examples", "event_epochs", "representation_fraction", "lr_growth")
-                if k in p}
+    schedule = pick(p, ("importance_examples", "event_epochs", "representation_fraction", "lr_growth"))
     recovery = {new: p[old] for old, new in (("recovery_representation_epochs", "representation_epochs"),
                                              ("recovery_prediction_epochs", "prediction_epochs"),
                                              ("evaluations", "evaluations")) if old in p}
@@ -190,7 +189,7 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
             "teacher": teacher, "optim": depth_optim, "layers": k,
             **({"prediction_epochs": p["depth_epochs"]} if "depth_epochs" in p else {}),
             **({"evaluations": p["evaluations"]} if "evaluations" in p else {})}))
-    rest = {k: p[k] for k in ("entropy_thresholds", "tolerance", "budget_tolerance") if k in p}
+    rest = pick(p, ("entropy_thresholds", "tolerance", "budget_tolerance"))
     return CostEffExperimentConfig.from_dict({
         "teacher": teacher, "ta": ta, "costeff": costeff,
         "no_ta": recover(ta=None) if ablations else None,
@@ -283,13 +282,14 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
     test_point = next(r for r in test_sweep if r["value"] == chosen["value"])
     full = np.full(len(test), model.num_layers)
     shape = shape_of(model)
+    single_exit = deployed_parameters(model, True)
     return {
         "kind": "static" if static else "multi_exit", "num_layers": model.num_layers,
         "exit_style": model.config.exit_style, "shape": shape.to_dict(),
         "parameters": count_parameters(model), "parameters_without_embeddings": count_parameters(model, False),
         "deployed_parameters": deployed_parameters(model, static),
-        "single_exit_parameters": deployed_parameters(model, True),
-        "single_exit_parameters_without_embeddings": (deployed_parameters(model, True) - count_parameters(model)
+        "single_exit_parameters": single_exit,
+        "single_exit_parameters_without_embeddings": (single_exit - count_parameters(model)
                                                       + count_parameters(model, False)),
         "per_exit_validation": per_val, "per_exit_test": per_test, "final_exit_metric": per_test[-1],
         "flops_per_example": mean_flops(table, test.lengths, full),
