@@ -27,9 +27,18 @@ Slender shapes (COST-EFF, papers.md section 1): per-layer kept attention heads (
 size unchanged), per-layer FFN width, and an optional factorised word embedding
 ``Embedding(V, r)`` + ``Linear(r, H, bias=False)``. Depth and residual width are kept.
 
-Gradient equilibrium (ElasticBERT/COST-EFF): in the backward pass the gradient that flows
-into layer ``i``'s output (0-based) from deeper layers is scaled by ``1/(L-i)`` and the
-gradient from exit ``i``'s branch by ``max(1, L-i-1)``.
+Gradient equilibrium (Li et al., ICCV 2019; ElasticBERT; COST-EFF): layer ``i``'s output
+(0-based) is read by ``L - i`` exits (its own and every deeper one). In the backward pass
+its gradient is ``(g_exit_i + (L-i-1) * g_deeper) / (L-i)``: the whole gradient is scaled
+by ``1/(L-i)`` and the part from deeper layers, which already is the mean over their
+``L-i-1`` exits, by ``L-i-1``. By induction every exit contributes with weight exactly
+``1/(L-i)`` at layer ``i`` (``1/L`` at the embeddings), so shallow layers are neither
+swamped by the sum of the deeper exits' losses nor captured by their own exit.
+Read literally, papers.md's sentence ("deeper by ``1/(L-i)``, exit branch by
+``max(1, L-i-1)``") inverts the two factors; that reading weighs exit 1 ``(L-1) * L!``
+times more than the last exit at the embeddings (3,600 times for ``L = 6``) and starves
+the deep exits (our first COST-EFF runs: every exit of the slender model stuck near
+exit 1's accuracy).
 """
 
 from __future__ import annotations
@@ -310,10 +319,12 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
         for i in range(depth):
             hidden = self.layer_forward(i, hidden, bias)
             states.append(hidden)
-            branch = gradient_rescale(hidden, max(1, depth - i - 1)) if equilibrium else hidden
-            logits.append(self.exit_forward(i, branch, attention_mask))
-            if equilibrium and i < depth - 1:
+            if equilibrium and i < depth - 1:       # gradient equilibrium (module docstring)
                 hidden = gradient_rescale(hidden, 1.0 / (depth - i))
+                logits.append(self.exit_forward(i, hidden, attention_mask))
+                hidden = gradient_rescale(hidden, depth - i - 1)
+            else:
+                logits.append(self.exit_forward(i, hidden, attention_mask))
         exit_logits = torch.stack(logits)
         loss = None
         if labels is not None:

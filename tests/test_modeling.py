@@ -83,6 +83,33 @@ def test_gradient_equilibrium_changes_gradients_not_outputs(tiny_backbone, batch
     assert not torch.allclose(grads[0], grads[1])
 
 
+def _exit_gradients(model, batch, exit_index):
+    """Gradients of exit ``exit_index``'s logit sum at the word vectors and at every layer's weights."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    embeds = model.bert.embeddings.word_embeddings(batch["input_ids"]).detach().requires_grad_(True)
+    out = model(inputs_embeds=embeds, attention_mask=batch["attention_mask"])
+    model.zero_grad()
+    out.exit_logits[exit_index].sum().backward()
+    return embeds.grad, [layer.output.dense.weight.grad.clone() for layer in model.bert.encoder.layer]
+
+
+@pytest.mark.parametrize("exit_index", [0, 1, 3])
+def test_gradient_equilibrium_weighs_each_exit_one_over_its_readers(tiny_backbone, batch, exit_index):
+    """Layer i's output is read by L - i exits: each of them reaches it with weight 1/(L - i)."""
+    plain = from_backbone(tiny_backbone.model, 2, "costeff", gradient_equilibrium=False, seed=0)
+    balanced = from_backbone(tiny_backbone.model, 2, "costeff", gradient_equilibrium=True, seed=0)
+    depth = plain.num_layers
+    g_plain, layers_plain = _exit_gradients(plain, batch, exit_index)
+    g_bal, layers_bal = _exit_gradients(balanced, batch, exit_index)
+    assert g_plain.abs().sum() > 0
+    torch.testing.assert_close(g_bal, g_plain / depth)
+    for i in range(exit_index + 1):       # the layers exit ``exit_index`` reads
+        torch.testing.assert_close(layers_bal[i], layers_plain[i] / (depth - i))
+
+
 def test_regression_has_one_output_and_mse_loss(tiny_backbone, batch):
     model = from_backbone(tiny_backbone.model, 1, "pabee")
     out = model(**batch, labels=torch.tensor([0.5, 4.0, 2.5]))
