@@ -6,7 +6,7 @@
     costeff-same notebooks --profile smoke [--chapter 01_multi_exit]
     costeff-same attack   --recipe pwws|textfooler|deepwordbug|same --profile default [--victim entropy|patience] [--set key=value ...]
     costeff-same data wordnet [--source auto|nltk|debian]
-    costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--set key=value ...]
+    costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--workers N] [--set key=value ...]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
 ``--set epochs=1 --set task=imdb`` work). Errors in input are reported in one line
@@ -138,7 +138,7 @@ def cmd_compress(args) -> int:
     if args.model:
         print(json.dumps(train_model(cfg, args.model), indent=2))
         return 0
-    print(json.dumps(costeff_summary(run_costeff(cfg)), indent=2))
+    print(json.dumps(costeff_summary(run_costeff(cfg, args.workers)), indent=2))
     return 0
 
 
@@ -167,8 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "deepwordbug", "same"),
                         help="the attack recipe (same: SAME's slowdown attack, chapter 4)")
     attack.add_argument("--victim", choices=("entropy", "patience"), help="attack only this victim")
-    add("compress", cmd_compress, "run COST-EFF, its baselines and ablations (cached, chapter 2)").add_argument(
-        "--model", help="train (or load) only this model of the comparison, e.g. costeff, ta, static_h2, depth_1")
+    compress = add("compress", cmd_compress, "run COST-EFF, its baselines and ablations (cached, chapter 2)")
+    compress.add_argument("--model", help="train (or load) only this model of the comparison, e.g. costeff, ta, "
+                                           "static_h2, depth_1")
+    compress.add_argument("--workers", type=int, default=None,
+                          help="models trained side by side, one thread each (default: one per core); "
+                               "the results do not depend on it")
     data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False)
     data.add_argument("resource", choices=("wordnet",), help="the resource")
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),

@@ -57,7 +57,7 @@ teacher_exit_learning_rate: float = 5e-4  # chapter 1's DeeBERT stage-2 learning
 exit_pooling: str = "mean"  # what every exit reads: cls (the paper) or mean (MiniLM is a mean-pooled encoder)
 ta_init: str = "teacher"  # TA starts from: teacher (its fine-tuned encoder) or backbone (pre-trained)
 ta_representation_epochs: float = 0.0  # TA hidden-state-only distillation epochs
-ta_prediction_epochs: float = 2.0  # TA prediction distillation epochs
+ta_prediction_epochs: float = 1.0  # TA prediction distillation epochs
 ta_learning_rate: float = 2e-4  # TA (and depth-truncated baseline) learning rate
 temperature: float = 1.0  # distillation temperature T (COST-EFF: 1)
 hidden_weight: float = 1.0  # weight of the hidden-state MSE beside the prediction loss
@@ -66,7 +66,7 @@ target_heads: int = 2  # attention heads kept per layer
 target_ffn: int = 256  # FFN width kept per layer
 target_embedding_rank: "Optional[int]" = 64  # rank of the factorised word embedding (None: keep it whole)
 importance_examples: "Optional[int]" = 128  # training examples per importance pass (None: all, as the paper)
-event_epochs: float = 0.15  # training epochs after each prune event
+event_epochs: float = 0.1  # training epochs after each prune event
 representation_fraction: float = 0.3  # first part of each period trained on hidden states only
 slender_learning_rate: float = 2e-4  # learning rate of the first event and of recovery
 lr_growth: float = 1.12  # learning rate multiplied by this after each event (COST-EFF: about 12%)
@@ -74,7 +74,7 @@ recovery_representation_epochs: float = 0.0  # recovery epochs on hidden states 
 recovery_prediction_epochs: float = 1.0  # recovery epochs on predictions + hidden states
 evaluations: int = 4  # validation checks during recovery (the best mean-exit checkpoint is kept)
 static_heads: list[int] = [2, 1]  # static slender baselines (FFN and rank scale with the heads)
-depth_layers: list[int] = [1, 2]  # depth-truncated baselines: the teacher's first k layers
+depth_layers: list[int] = [1]  # depth-truncated baselines: the teacher's first k layers
 depth_epochs: float = 1.0  # distillation epochs of each depth-truncated baseline
 ablations: bool = True  # also run COST-EFF without TA and with final-exit-only importance
 entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)
@@ -85,6 +85,8 @@ budget_tolerance: float = 0.1  # FLOPs match a budget when within this fraction 
 from costeff_same.notebooks import setup
 
 setup()  # first: quiet progress bars and warnings before the libraries load
+
+import math
 
 import pandas as pd
 from myst_nb import glue
@@ -150,7 +152,24 @@ print("examples:", record["examples"], "truncated:", record["truncated"])
 # by the flop counter, so the attention-score products (about 2% of a MiniLM layer at our
 # sentence lengths, and shrinking with the heads) are missing from every model alike.
 # Training every model but the (shared) teacher took {glue:text}`train_minutes:.1f` minutes of
-# wall-clock time in the run shown here.
+# one-thread compute in the run shown here; independent models train side by side, one
+# thread each, in {glue:text}`workers` processes, so the training took
+# {glue:text}`wall_minutes:.1f` minutes of wall-clock time (zero when every model came from
+# the cache). One thread per model also makes every number in this chapter independent of
+# the machine's core count: a model trained on two threads differs from the same model
+# trained on one in the last bits of every reduction, and after hundreds of steps in its
+# accuracy.
+#
+# **Gradient equilibrium, read right.** Layer *i*'s output feeds *L - i* exits (its own and
+# every deeper one). Gradient equilibrium (Li et al., 2019, used by ElasticBERT and COST-EFF)
+# gives it the *mean* of their gradients: the whole gradient is scaled by 1/(L-i) and the
+# part from deeper layers, itself already a mean over L-i-1 exits, by L-i-1, so that every
+# exit weighs 1/(L-i) at layer *i*. A sentence of our design notes inverted the two factors;
+# built that way, the shallow layers listened almost only to their own exit (with
+# {glue:text}`teacher_layers` layers, exit 1 weighed {glue:text}`inverted_factor:,` times
+# more than the last exit at the embeddings), every exit of the slender model stalled near
+# exit 1's accuracy, and the static slender model of the same shape beat COST-EFF. The
+# model code now has the mean, and a test checks the 1/(L-i) weights.
 
 # %%
 glue("n_test", record["examples"]["test"], display=False)
@@ -177,6 +196,9 @@ for name, m in models.items():
                  "training seconds": seconds if name != "teacher" else float("nan")})
 overview = pd.DataFrame(rows).set_index("model")
 glue("train_minutes", float(overview["training seconds"].sum()) / 60, display=False)
+glue("inverted_factor", (teacher["num_layers"] - 1) * math.factorial(teacher["num_layers"]), display=False)
+glue("wall_minutes", record["training"]["wall_seconds"] / 60, display=False)
+glue("workers", record["training"]["workers"], display=False)
 overview.round(3)
 
 # %% [markdown]

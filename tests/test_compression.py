@@ -412,6 +412,8 @@ def test_compress_command_help_errors_and_offline_paper_profile(capsys):
     assert "unknown model 'student'; accepted: teacher, ta, costeff" in capsys.readouterr().err
     assert main(["compress", "--profile", "smoke", "--set", "target_heads=0"]) == 2
     assert "must be >= 1" in capsys.readouterr().err
+    assert main(["compress", "--profile", "smoke", "--workers", "0"]) == 2
+    assert "workers=0 must be >= 1" in capsys.readouterr().err
     start = time.time()
     assert main(["compress", "--profile", "paper", "--model", "ta"]) == 2
     assert "must come from the Hugging Face hub" in capsys.readouterr().err

@@ -19,6 +19,8 @@ reported beside the static model's.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import time
 from typing import Any
 
 import numpy as np
@@ -38,8 +40,9 @@ from ..exits import ExitPolicy, simulate_exits
 from ..experiments import operating_point
 from ..metrics import count_parameters, cumulative_flops, exit_stats, per_exit_metric, task_metric
 from ..modeling import MultiExitBertForSequenceClassification
+from ..parallel import Task, available_cores, run_graph
 from ..results import load_or_run
-from ..training import collect_exit_logits
+from ..training import collect_exit_logits, set_threads
 from .pipeline import (
     DepthConfig,
     DistillConfig,
@@ -47,11 +50,11 @@ from .pipeline import (
     SlenderizeConfig,
     TAConfig,
     depth_model,
+    is_trained,
     recovered_model,
     stage_data,
     ta_model,
     teacher_model,
-    use_threads,
 )
 from .slenderize import shape_of
 
@@ -342,15 +345,51 @@ def comparisons(models: dict[str, dict[str, Any]], tolerance: float) -> list[dic
     return rows
 
 
-def training_order(cfg: CostEffExperimentConfig) -> list[str]:
-    """The models in the order they are trained: those that learn from the teacher first, then
-    those that learn from the TA, so each teacher's cached outputs are computed once."""
-    def learns_from_ta(name: str) -> bool:
-        stage = cfg.models()[name][1]
-        return isinstance(stage, RecoverConfig) and stage.slenderize.ta is not None
+def _learns_from_ta(stage: StageConfig) -> bool:
+    return isinstance(stage, RecoverConfig) and stage.slenderize.ta is not None
 
-    names = list(cfg.models())
-    return [n for n in names if not learns_from_ta(n)] + [n for n in names if learns_from_ta(n)]
+
+def training_graph(cfg: CostEffExperimentConfig) -> dict[str, Task]:
+    """Every model of ``cfg`` but the teacher as a :class:`costeff_same.parallel.Task`.
+
+    The models that learn from the TA need it first; the TA leads (it is the longest
+    chain), then the models that learn from the teacher, then those that learn from the TA.
+    """
+    models = cfg.models()
+    names = [n for n in models if n != "teacher"]
+    ordered = [n for n in names if not _learns_from_ta(models[n][1])] + \
+              [n for n in names if _learns_from_ta(models[n][1])]
+    return {name: Task(_model, (name, *models[name]), ("ta",) if _learns_from_ta(models[name][1]) else ())
+            for name in ordered}
+
+
+def train_models(cfg: CostEffExperimentConfig, workers: int | None = None) -> list[str]:
+    """Train (or find cached) every model of ``cfg``, ``workers`` independent stages at a time.
+
+    The teacher comes first, in this process, on every core (it is chapter 1's model and
+    must be the same one); every other stage then trains on one thread in one of
+    ``workers`` processes (:func:`costeff_same.parallel.run_graph`).
+
+    Args:
+        cfg: the comparison.
+        workers: processes side by side (None: one per available core).
+
+    Returns:
+        The model names in the order they finished.
+
+    Raises:
+        ValueError: for ``workers < 1``.
+    """
+    set_threads()
+    teacher_model(cfg.teacher)
+    graph = training_graph(cfg)
+    models = cfg.models()
+    missing = {name: task for name, task in graph.items() if not is_trained(models[name][1])}
+    for name, task in missing.items():      # a cached need is already met
+        missing[name] = dataclasses.replace(task, needs=tuple(n for n in task.needs if n in missing))
+    workers = available_cores() if workers is None else workers
+    finished = run_graph(missing, workers) if missing else []
+    return ["teacher"] + [n for n in graph if n not in missing] + finished
 
 
 def _model(name: str, kind: str, cfg: StageConfig):
@@ -376,12 +415,13 @@ def _stage_records(name: str, cfg: StageConfig, record: dict[str, Any]) -> dict[
     return out
 
 
-def _run_costeff(cfg: CostEffExperimentConfig, workdir) -> dict[str, Any]:
-    use_threads()
+def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = None) -> dict[str, Any]:
+    started = time.perf_counter()
+    finished = train_models(cfg, workers)
+    training_seconds = time.perf_counter() - started
+    set_threads()                       # evaluation: every core
     task, data = stage_data(cfg.teacher)
     models, stages = {}, {}
-    for name in training_order(cfg):     # train (or load) every model first, grouped by teacher
-        _model(name, *cfg.models()[name])
     for name, (kind, stage_cfg) in cfg.models().items():
         model, record = _model(name, kind, stage_cfg)
         models[name] = evaluate_model(model, data, task.metric, cfg.entropy_thresholds, kind == "static",
@@ -403,12 +443,25 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir) -> dict[str, Any]:
         "flops_fraction_operating_point": (costeff["operating_point"]["flops_per_example"]
                                            / teacher["flops_per_example"]),
         "paper_claim": PAPER_CLAIM,
+        "training": {"wall_seconds": training_seconds, "workers": available_cores() if workers is None else workers,
+                     "finished_order": finished},
     }
 
 
-def run_costeff(cfg: CostEffExperimentConfig) -> dict[str, Any]:
-    """Chapter 2's result record (cached; every model's stage is cached on its own too)."""
-    return load_or_run("costeff", cfg, _run_costeff, seed=cfg.teacher.data.seed)
+def run_costeff(cfg: CostEffExperimentConfig, workers: int | None = None) -> dict[str, Any]:
+    """Chapter 2's result record (cached; every model's stage is cached on its own too).
+
+    Args:
+        cfg: the comparison.
+        workers: stages trained side by side (None: one per available core); the results do
+            not depend on it (every stage trains on one thread), only the wall-clock time.
+
+    Raises:
+        ValueError: for ``workers < 1``.
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers={workers} must be >= 1 (or None: one per available core)")
+    return load_or_run("costeff", cfg, functools.partial(_run_costeff, workers=workers), seed=cfg.teacher.data.seed)
 
 
 def costeff_summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -451,7 +504,8 @@ def train_model(cfg: CostEffExperimentConfig, name: str) -> dict[str, Any]:
     models = cfg.models()
     if name not in models:
         raise ConfigError(f"unknown model {name!r}; accepted: {', '.join(models)}")
-    use_threads()
+    set_threads()                       # the teacher, if it is trained here, as in chapter 1
+    teacher_model(cfg.teacher)
     kind, stage_cfg = models[name]
     model, record = _model(name, kind, stage_cfg)
     return {"model": name, "kind": kind, "config_hash": stage_cfg.config_hash(), "entry": record["_entry"],

@@ -22,6 +22,9 @@ The same machinery gives the baselines and ablations: slenderizing the teacher d
 static slender model trained without exits (``exits="final"``), final-exit-only importance
 (``importance="final_exit"``), and a depth-truncated model (:class:`DepthConfig`).
 
+Every stage trains on one intra-op thread (:func:`costeff_same.parallel.one_thread`), so its
+result is the same on any machine whatever its core count; chapter 2 trains independent
+stages side by side instead (:func:`costeff_same.compression.experiment.train_models`).
 Every stage is cached by :func:`costeff_same.results.load_or_run` under its own config, and
 checkpoints into its work folder every ``checkpoint_every`` steps (and right after each
 prune event), so an interrupted stage resumes where it stopped. Batches are length-grouped
@@ -54,8 +57,9 @@ from ..data import Encoded
 from ..experiments import prepared_data, trained_model
 from ..metrics import count_parameters, per_exit_metric
 from ..modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification, from_backbone
-from ..results import load_or_run
-from ..training import collect_exit_logits, set_threads
+from ..parallel import one_thread
+from ..results import is_cached, load_or_run
+from ..training import collect_exit_logits
 from .distill import EXIT_SETS, LossSpec, distillation_loss
 from .importance import taylor_importance
 from .slenderize import Shape, prune_schedule, shape_of, slenderize, truncate_depth
@@ -257,17 +261,21 @@ class DepthConfig(StageConfig):
         _check_epochs(representation_epochs=self.representation_epochs, prediction_epochs=self.prediction_epochs)
 
 
-# -- data and teacher outputs, shared within one process ---------------------------------------
+#: the results-cache name of each stage
+STAGE_NAMES = {TAConfig: "costeff_ta", SlenderizeConfig: "costeff_slenderize", RecoverConfig: "costeff_recover",
+               DepthConfig: "costeff_depth"}
 
-def use_threads() -> None:
-    """:func:`costeff_same.training.set_threads`, honouring ``OMP_NUM_THREADS`` when it is set.
 
-    On a machine shared with other jobs, two intra-op threads per process oversubscribe two
-    cores and every step slows down many times over; ``OMP_NUM_THREADS=1`` avoids that.
+def is_trained(cfg: StageConfig) -> bool:
+    """True when the stage of ``cfg`` (a TA, slenderization, recovery or depth config) is cached.
+
+    Raises:
+        KeyError: for a config of another kind.
     """
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    set_threads(int(value) if value.isdigit() and int(value) > 0 else None)
+    return is_cached(STAGE_NAMES[type(cfg)], cfg)
 
+
+# -- data and teacher outputs, shared within one process ---------------------------------------
 
 _DATA: OrderedDict[str, tuple[Any, dict[str, Encoded]]] = OrderedDict()
 
@@ -572,8 +580,8 @@ def teacher_model(cfg: TrainedModelConfig) -> tuple[MultiExitBertForSequenceClas
     return trained_model(cfg)
 
 
+@one_thread()
 def _run_ta(cfg: TAConfig, workdir: Path) -> dict[str, Any]:
-    use_threads()
     started = time.perf_counter()
     task, data = stage_data(cfg.teacher)
     teacher, _ = teacher_model(cfg.teacher)
@@ -605,7 +613,7 @@ def _run_ta(cfg: TAConfig, workdir: Path) -> dict[str, Any]:
 
 def ta_model(cfg: TAConfig) -> tuple[MultiExitBertForSequenceClassification, dict[str, Any]]:
     """The teaching assistant of ``cfg`` (trained once, then loaded from the cache) and its record."""
-    record = load_or_run("costeff_ta", cfg, _run_ta, seed=cfg.optim.seed)
+    record = load_or_run(STAGE_NAMES[TAConfig], cfg, _run_ta, seed=cfg.optim.seed)
     return _load(record), record
 
 
@@ -638,8 +646,8 @@ def slenderize_segments(cfg: SlenderizeConfig, start: Shape, hidden_size: int, e
     return segments
 
 
+@one_thread()
 def _run_slenderize(cfg: SlenderizeConfig, workdir: Path) -> dict[str, Any]:
-    use_threads()
     started = time.perf_counter()
     task, data = stage_data(cfg.teacher)
     student, teacher, key = _slender_start(cfg, task.num_labels)
@@ -665,12 +673,12 @@ def _run_slenderize(cfg: SlenderizeConfig, workdir: Path) -> dict[str, Any]:
 
 def slender_model(cfg: SlenderizeConfig) -> tuple[MultiExitBertForSequenceClassification, dict[str, Any]]:
     """The slenderized (not yet recovered) model of ``cfg`` and its record (cached)."""
-    record = load_or_run("costeff_slenderize", cfg, _run_slenderize, seed=cfg.optim.seed)
+    record = load_or_run(STAGE_NAMES[SlenderizeConfig], cfg, _run_slenderize, seed=cfg.optim.seed)
     return _load(record), record
 
 
+@one_thread()
 def _run_recover(cfg: RecoverConfig, workdir: Path) -> dict[str, Any]:
-    use_threads()
     sc = cfg.slenderize
     task, data = stage_data(sc.teacher)
     student, _ = slender_model(sc)
@@ -697,12 +705,12 @@ def _run_recover(cfg: RecoverConfig, workdir: Path) -> dict[str, Any]:
 
 def recovered_model(cfg: RecoverConfig) -> tuple[MultiExitBertForSequenceClassification, dict[str, Any]]:
     """The recovered slender model of ``cfg`` and its record (cached)."""
-    record = load_or_run("costeff_recover", cfg, _run_recover, seed=cfg.slenderize.optim.seed)
+    record = load_or_run(STAGE_NAMES[RecoverConfig], cfg, _run_recover, seed=cfg.slenderize.optim.seed)
     return _load(record), record
 
 
+@one_thread()
 def _run_depth(cfg: DepthConfig, workdir: Path) -> dict[str, Any]:
-    use_threads()
     started = time.perf_counter()
     task, data = stage_data(cfg.teacher)
     teacher, _ = teacher_model(cfg.teacher)
@@ -725,5 +733,5 @@ def _run_depth(cfg: DepthConfig, workdir: Path) -> dict[str, Any]:
 
 def depth_model(cfg: DepthConfig) -> tuple[MultiExitBertForSequenceClassification, dict[str, Any]]:
     """The depth-truncated baseline of ``cfg`` and its record (cached)."""
-    record = load_or_run("costeff_depth", cfg, _run_depth, seed=cfg.optim.seed)
+    record = load_or_run(STAGE_NAMES[DepthConfig], cfg, _run_depth, seed=cfg.optim.seed)
     return _load(record), record
