@@ -9,9 +9,9 @@ PyTorch's CPU reductions split their work by thread count, so the same stage tra
 one and on two threads differs in the last bits and, after hundreds of steps, in accuracy.
 
 :func:`run_graph` runs a graph of tasks (each a picklable callable with its arguments and
-the names of the tasks it needs first) in ``workers`` spawned processes, or in this one
-when ``workers == 1``; tasks communicate through the results cache only
-(:func:`costeff_same.results.load_or_run`), never through return values.
+the names of the tasks it needs first) in ``workers`` spawned processes (quiet: no library
+progress bars), or in this one when ``workers == 1``; tasks communicate through the
+results cache only (:func:`costeff_same.results.load_or_run`), never through return values.
 """
 
 from __future__ import annotations
@@ -86,6 +86,17 @@ def _ready_order(tasks: Mapping[str, Task]) -> list[str]:
     return order
 
 
+def _quiet_worker() -> None:
+    """A worker's set-up: no progress bars or info logs of ``datasets``/``transformers``
+    (from several processes at once they interleave into noise, in a notebook as stderr)."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
 def _run_task(fn: Callable[..., Any], args: tuple) -> None:
     with one_thread():
         fn(*args)
@@ -120,7 +131,8 @@ def run_graph(tasks: Mapping[str, Task], workers: int) -> list[str]:
     finished: list[str] = []
     pending = dict(tasks)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
+                             initializer=_quiet_worker) as pool:
         running = {}
         while pending or running:
             for name in [n for n, t in pending.items() if all(d in finished for d in t.needs)]:
