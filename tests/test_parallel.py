@@ -62,7 +62,7 @@ def test_one_thread_restores_the_thread_count():
 
 def test_a_stage_trained_in_a_worker_equals_the_stage_trained_here(tmp_path, monkeypatch):
     """Chapter 2's results do not depend on how many stages train side by side."""
-    from costeff_same.compression.experiment import costeff_config, train_models
+    from costeff_same.compression.experiment import costeff_config, train_models, training_graph
     from costeff_same.config import load_profile
 
     params = {**load_profile("smoke")["02_costeff"], "ablations": False, "static_heads": [1], "depth_layers": [1]}
@@ -76,7 +76,7 @@ def test_a_stage_trained_in_a_worker_equals_the_stage_trained_here(tmp_path, mon
         from costeff_same.compression.pipeline import recovered_model
 
         weights[workers] = recovered_model(cfg.costeff)[0].state_dict()
-        assert train_models(cfg, workers) == list(cfg.models())    # all cached now: nothing is trained
+        assert train_models(cfg, workers) == ["teacher", *training_graph(cfg)]   # all cached: nothing trains
     assert weights[1].keys() == weights[2].keys()
     for key, value in weights[1].items():
         assert torch.equal(value, weights[2][key]), key
