@@ -43,7 +43,7 @@ test: install
 
 lint: install
 	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check costeff_same tests benchmarks
+	$(BIN)/ruff check costeff_same tests benchmarks notebooks
 
 bench: install
 	$(BIN)/python benchmarks/early_exit.py

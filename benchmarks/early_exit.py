@@ -18,19 +18,15 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from costeff_same.backbones import load_tokenizer
-from costeff_same.config import load_profile
-from costeff_same.exits import ExitPolicy, simulate_exits
-from costeff_same.experiments import (
-    multi_exit_config,
-    paths_agreement,
-    prepared_data,
-    run_multi_exit,
-    trained_model,
-)
-from costeff_same.metrics import exit_stats, time_inference
-from costeff_same.results import is_cached
-from costeff_same.training import collect_exit_logits, set_threads
+from costeff_same.core.backbones import load_tokenizer
+from costeff_same.core.exits import ExitPolicy, simulate_exits
+from costeff_same.core.metrics import exit_stats, time_inference
+from costeff_same.engine.results import is_cached
+from costeff_same.engine.training import collect_exit_logits, set_threads
+from costeff_same.evaluation import paths_agreement
+from costeff_same.foundations.config import load_profile
+from costeff_same.victims import multi_exit_config, run_multi_exit
+from costeff_same.zoo import prepared_data, trained_model
 
 
 def main() -> None:
@@ -55,7 +51,7 @@ def main() -> None:
 
     decision = simulate_exits(collect_exit_logits(model, test), policy)
     stats = exit_stats(decision.exit_layer, model.num_layers)
-    agreement = paths_agreement(model, test, policy, decision, args.batch_size)
+    agreement = paths_agreement(model, test, policy, args.batch_size, (decision.exit_layer, decision.predictions))
 
     full, early = [], []
     for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both paths

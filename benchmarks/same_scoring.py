@@ -1,7 +1,7 @@
 """SAME's candidate scoring: batched early exit against a full forward per candidate.
 
 The SAME reference code scores every candidate with a forward through all layers; our
-attack scores them with batched early exit (:func:`costeff_same.exits.early_exit_forward`:
+attack scores them with batched early exit (:func:`costeff_same.core.exits.early_exit_forward`:
 rows leave the batch at their exit). This replays the texts that a default SAME run sent
 to the model (stored by chapter 4's main unit of each victim in
 ``results/same_attack-<hash>/work/candidates.jsonl.gz``, in the same batches), and prints,
@@ -30,24 +30,22 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import numpy as np
 import torch
 
-from costeff_same.attacks.same_experiment import (
-    load_victim,
-    run_unit,
-    same_config,
-    stored_candidates,
-)
-from costeff_same.config import load_profile
-from costeff_same.exits import early_exit_forward, simulate_exits
-from costeff_same.experiments import run_multi_exit
-from costeff_same.results import is_cached
-from costeff_same.training import set_threads
+from costeff_same.attacks.same_units import run_same_unit, stored_candidates
+from costeff_same.attacks.units import load_victim
+from costeff_same.chapters.same import same_config
+from costeff_same.core.exits import early_exit_forward, simulate_exits
+from costeff_same.engine.results import is_cached
+from costeff_same.engine.training import set_threads
+from costeff_same.foundations.config import load_profile
+from costeff_same.victims import run_multi_exit
 
 
 def batches_of(victim, calls: list[list[str]], batch_size: int) -> list[dict]:
     """Tokenised batches exactly as the victim formed them: per call, sorted by length, ``batch_size`` a batch."""
     out = []
     for texts in calls:
-        lengths = [len(ids) for ids in victim.tokenizer(texts, truncation=True, max_length=victim.max_length)["input_ids"]]
+        encoded = victim.tokenizer(texts, truncation=True, max_length=victim.max_length)["input_ids"]
+        lengths = [len(ids) for ids in encoded]
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), batch_size):
             out.append(dict(victim.encode([texts[i] for i in order[start:start + batch_size]])))
@@ -94,7 +92,7 @@ def main() -> None:
     for name in [args.victim] if args.victim else cfg.victims:
         value = chapter1["victims"][name]["operating_point"]["value"]
         unit_cfg = cfg.unit(name, value)
-        record = run_unit(unit_cfg)  # the default SAME run (cached); it stored what it sent to the model
+        record = run_same_unit(unit_cfg)  # the default SAME run (cached); it stored what it sent to the model
         calls = [texts for all_exits, texts in stored_candidates(record) if not all_exits]
         if args.max_texts is not None:
             kept, n = [], 0
@@ -104,7 +102,7 @@ def main() -> None:
                 kept.append(texts[: args.max_texts - n])
                 n += len(kept[-1])
             calls = kept
-        victim = load_victim(unit_cfg)
+        victim = load_victim(unit_cfg.victim, unit_cfg.policy, unit_cfg.policy_value, unit_cfg.batch_size)
         model, policy, depth = victim.model, victim.policy, victim.num_layers
         batches = batches_of(victim, calls, unit_cfg.batch_size)
         n_texts = sum(len(c) for c in calls)

@@ -24,14 +24,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from costeff_same.attacks.victim import MultiExitVictim
-from costeff_same.backbones import load_backbone, load_tokenizer
-from costeff_same.config import load_profile
-from costeff_same.data import load_task, subsample
-from costeff_same.exits import ExitPolicy
-from costeff_same.experiments import multi_exit_config, run_multi_exit, trained_model
-from costeff_same.modeling import from_backbone
-from costeff_same.results import is_cached
-from costeff_same.training import set_threads
+from costeff_same.core.backbones import load_backbone, load_tokenizer
+from costeff_same.core.data import load_task, subsample
+from costeff_same.core.exits import ExitPolicy
+from costeff_same.core.modeling import from_backbone
+from costeff_same.engine.results import is_cached
+from costeff_same.engine.training import set_threads
+from costeff_same.foundations.config import load_profile
+from costeff_same.victims import multi_exit_config, run_multi_exit
+from costeff_same.zoo import trained_model
 
 
 def throughput(victim: MultiExitVictim, texts: list[str], repeats: int) -> float:

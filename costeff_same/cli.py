@@ -4,13 +4,18 @@
     costeff-same evaluate --profile default [--set key=value ...]
     costeff-same summary  --profile default [--json]
     costeff-same notebooks --profile smoke [--chapter 01_multi_exit]
-    costeff-same attack   --recipe pwws|textfooler|deepwordbug|same --profile default [--victim entropy|patience] [--set key=value ...]
+    costeff-same attack   --recipe pwws|textfooler|deepwordbug|same --profile default
+                          [--victim entropy|patience] [--set key=value ...]
+    costeff-same parameters [--chapter 01_multi_exit] [--write]
     costeff-same data wordnet [--source auto|nltk|debian]
     costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--workers N] [--set key=value ...]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
 ``--set epochs=1 --set task=imdb`` work). Errors in input are reported in one line
 naming the bad value and the accepted ones, with exit status 2.
+
+Each command imports the library inside its function, so that ``--help`` and a refused
+argument answer at once instead of after loading torch and transformers.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .config import PROFILES, ConfigError, load_profile
+from costeff_same.foundations.config import PROFILES, ConfigError, load_profile
 
 #: a number in exponent notation without a dot (``5e-5``), which YAML 1.1 reads as a string
 _EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -49,7 +54,9 @@ def _chapter1_params(args) -> dict[str, Any]:
 
 
 def cmd_train(args) -> int:
-    from .experiments import VICTIMS, multi_exit_config, trained_model
+    from costeff_same.chapters.multi_exit import multi_exit_config
+    from costeff_same.foundations.registry import VICTIMS
+    from costeff_same.zoo import trained_model
 
     cfg = multi_exit_config(**_chapter1_params(args))
     for name in [args.victim] if args.victim else VICTIMS:
@@ -59,7 +66,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .experiments import multi_exit_config, multi_exit_summary, run_multi_exit
+    from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary, run_multi_exit
 
     record = run_multi_exit(multi_exit_config(**_chapter1_params(args)))
     print(json.dumps(multi_exit_summary(record), indent=2))
@@ -67,7 +74,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .summary import summary
+    from costeff_same.summary import summary
 
     data = summary(args.profile)
     if args.json:
@@ -85,7 +92,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    from .notebooks import chapters, run_chapter
+    from costeff_same.notebooks import chapters, run_chapter
 
     for chapter in [args.chapter] if args.chapter else chapters():
         print(f"running {chapter} under profile {args.profile} ...", flush=True)
@@ -94,13 +101,13 @@ def cmd_notebooks(args) -> int:
 
 
 def cmd_attack(args) -> int:
-    from .attacks.experiment import accuracy_attacks_config, run_unit, unit_row
-    from .attacks.resources import ResourceError
-    from .experiments import run_multi_exit
+    from costeff_same.attacks.resources import ResourceError
+    from costeff_same.attacks.units import run_accuracy_unit
+    from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, unit_row
+    from costeff_same.chapters.same import cli_rows
+    from costeff_same.victims import run_multi_exit
 
     if args.recipe == "same":  # chapter 4's slowdown attack: its own profile section (04_same)
-        from .attacks.same_experiment import cli_rows
-
         print(json.dumps(cli_rows(args.profile, _overrides(args.set), args.victim), indent=2))
         return 0
     params = {**load_profile(args.profile).get("03_accuracy_attacks", {}), **_overrides(args.set)}
@@ -111,7 +118,7 @@ def cmd_attack(args) -> int:
         value = chapter1["victims"][name]["operating_point"]["value"]
         for unit_cfg in cfg.units(name, args.recipe, value):
             try:
-                unit = run_unit(unit_cfg)
+                unit = run_accuracy_unit(unit_cfg)
             except ResourceError as err:
                 print(f"costeff-same attack: error: {err}", file=sys.stderr)
                 return 2
@@ -120,8 +127,19 @@ def cmd_attack(args) -> int:
     return 0
 
 
+def cmd_parameters(args) -> int:
+    from costeff_same.parameters import SCHEMAS, schema, sync_parameters_cell
+
+    for chapter in [args.chapter] if args.chapter else SCHEMAS:
+        if args.write:
+            print(f"{chapter}: {'rewritten' if sync_parameters_cell(chapter) else 'up to date'}")
+        else:
+            print(f"# {chapter}\n{schema(chapter).parameters_cell()}")
+    return 0
+
+
 def cmd_data(args) -> int:
-    from .attacks.resources import ResourceError, fetch_wordnet
+    from costeff_same.attacks.resources import ResourceError, fetch_wordnet
 
     try:
         print(f"wordnet: {fetch_wordnet(args.source)}")
@@ -132,7 +150,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_compress(args) -> int:
-    from .compression.experiment import costeff_config, costeff_summary, run_costeff, train_model
+    from costeff_same.chapters.costeff import costeff_config, costeff_summary, run_costeff, train_model
 
     cfg = costeff_config(**{**load_profile(args.profile).get("02_costeff", {}), **_overrides(args.set)})
     if args.model:
@@ -173,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--workers", type=int, default=None,
                           help="models trained side by side, one thread each (default: one per core); "
                                "the results do not depend on it")
+    params = add("parameters", cmd_parameters, "print (or --write) each notebook's parameters cell from its schema",
+                 sets=False)
+    params.add_argument("--chapter", help="only this chapter (e.g. 01_multi_exit)")
+    params.add_argument("--write", action="store_true", help="rewrite the notebooks' cells in place")
     data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False)
     data.add_argument("resource", choices=("wordnet",), help="the resource")
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, load_profile
-from .paths import BOOK_DIR, NOTEBOOKS_DIR, REPO_DIR
+from costeff_same.foundations.config import ConfigError, load_profile
+from costeff_same.foundations.paths import BOOK_DIR, NOTEBOOKS_DIR, REPO_DIR
 
 
 def setup() -> None:
@@ -27,10 +27,10 @@ def setup() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message="IProgress not found")
-    import datasets
+    import datasets  # imported here, after the filter: the point of setup() is the order
     import transformers
 
-    from .plotting import use_style
+    from costeff_same.plotting import use_style
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
@@ -80,8 +80,3 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
         finally:
             os.chdir(env_before)
     return output
-
-
-def run_all(profile: str) -> list[Path]:
-    """Execute every chapter under ``profile``, in reading order."""
-    return [run_chapter(chapter, profile) for chapter in chapters()]

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import seaborn as sns
+
+from costeff_same.attacks.same_units import ABLATION_LABELS
 
 VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-style (patience exit)"}
 PALETTE = dict(zip(VICTIM_LABELS, sns.color_palette("deep", 2)))
@@ -103,7 +106,7 @@ def recipe_label(key: str) -> str:
 def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
     """Exit-layer histograms of the attacked examples, clean against adversarial.
 
-    One panel per (victim, recipe); the record is :func:`costeff_same.attacks.experiment.run_accuracy_attacks`'s.
+    One panel per (victim, recipe); the record is :func:`costeff_same.chapters.accuracy_attacks.run_accuracy_attacks`'s.
     """
     use_style()
     victims = record["victims"]
@@ -157,8 +160,6 @@ def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
 
 
 # -- chapter 2: COST-EFF --------------------------------------------------------------------------
-
-import matplotlib.ticker
 
 COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",
                   "costeff": "COST-EFF", "no_ta": "COST-EFF without TA",
@@ -249,17 +250,10 @@ def fig_costeff_tradeoff(record: dict[str, Any]) -> plt.Figure:
 
 # -- chapter 4: the SAME slowdown attack ------------------------------------------------------
 
-SAME_VARIANT_LABELS = {
-    "same": "SAME (fixed)", "uniform_only": "uniform term only", "cross_only": "cross-prediction only",
-    "no_dynamic_weights": "no dynamic weights", "word_only": "word level only", "char_only": "char level only",
-    "reference_quirks": "reference quirks on",
-}
-
-
 def fig_same_exit_histograms(record: dict[str, Any]) -> plt.Figure:
     """Exit-layer histograms of every attacked-or-skipped sentence, clean against SAME's adversarial texts.
 
-    One panel per victim; the record is :func:`costeff_same.attacks.same_experiment.run_same`'s.
+    One panel per victim; the record is :func:`costeff_same.chapters.same.run_same`'s.
     """
     use_style()
     victims = record["victims"]
@@ -311,7 +305,7 @@ def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
         for ax in axes:
             ax.set_axis_off()
         return fig
-    variants = [k for k in SAME_VARIANT_LABELS if any(k in v["ablations"] for v in victims.values())]
+    variants = [k for k in ABLATION_LABELS if any(k in v["ablations"] for v in victims.values())]
     x = np.arange(len(variants))
     width = 0.8 / len(victims)
     for j, (name, v) in enumerate(victims.items()):
@@ -321,7 +315,7 @@ def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
         axes[0].bar(x + j * width, red, width, color=PALETTE[name], label=VICTIM_LABELS[name])
         axes[1].bar(x + j * width, rate, width, color=PALETTE[name], label=VICTIM_LABELS[name])
     for ax in axes:
-        ax.set_xticks(x + width * (len(victims) - 1) / 2, [SAME_VARIANT_LABELS[k] for k in variants],
+        ax.set_xticks(x + width * (len(victims) - 1) / 2, [ABLATION_LABELS[k] for k in variants],
                       rotation=35, ha="right", fontsize=8)
         ax.axhline(0, color="black", lw=0.8)
     axes[0].set(ylabel="efficiency-gain reduction", title="Efficiency-gain reduction")

@@ -31,22 +31,25 @@
 # profile keeps `cls`). Every number quoted in the prose below comes from the cached
 # result of this run.
 
+# %%
+from typing import Optional  # the annotations of the parameters below
+
 # %% tags=["parameters"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 task: str = "rotten_tomatoes"  # task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local
-data_file: "Optional[str]" = None  # path of a local .csv, .tsv or .jsonl file with columns text, label and optional text_pair (task local)
+data_file: Optional[str] = None  # a local .csv, .tsv or .jsonl file (task local)
 backbone: str = "minilm-l6"  # backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id
 seed: int = 0  # seeds the split, initialisation, data order and dropout
 max_length: int = 64  # tokens per example; longer texts are truncated and counted
-train_size: "Optional[int]" = None  # subsample the training split to this many examples (None: all)
-eval_size: "Optional[int]" = None  # subsample validation and test to this many examples each (None: all)
+train_size: Optional[int] = None  # subsample the training split to this many examples (None: all)
+eval_size: Optional[int] = None  # subsample validation and test to this many examples each (None: all)
 epochs: int = 2  # fine-tuning epochs (DeeBERT stage 1, PABEE)
 exit_epochs: int = 2  # DeeBERT stage 2 epochs: exits trained on the frozen backbone
 batch_size: int = 32  # examples per training step
-learning_rate: float = 5e-5  # peak learning rate (linear warm-up over 10% of steps, then linear decay)
-exit_learning_rate: float = 5e-4  # learning rate of DeeBERT's stage 2
+learning_rate: float = 5e-05  # peak learning rate (linear warm-up over 10% of steps, then linear decay)
+exit_learning_rate: float = 0.0005  # learning rate of DeeBERT's stage 2
 exit_pooling: str = "mean"  # what each exit reads: cls (the papers) or mean (MiniLM is a mean-pooling encoder)
-entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)
+entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)  # noqa: E501 (a long default)
 patience_values: list[int] = [1, 2, 3, 4, 5]  # patience sweep (layers)
 tolerance: float = 0.01  # operating point: lose at most this much validation metric against the last exit
 timing_examples_batch1: int = 200  # examples timed at batch 1
@@ -58,20 +61,13 @@ from costeff_same.notebooks import setup
 setup()  # first: quiet progress bars and warnings before the libraries load
 
 import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.experiments import multi_exit_config, run_multi_exit
+from costeff_same.chapters.multi_exit import MULTI_EXIT_SCHEMA, multi_exit_config, run_multi_exit
 
-
-config = multi_exit_config(
-    task=task, data_file=data_file, backbone=backbone, seed=seed, max_length=max_length,
-    train_size=train_size, eval_size=eval_size, epochs=epochs, exit_epochs=exit_epochs,
-    batch_size=batch_size, learning_rate=learning_rate, exit_learning_rate=exit_learning_rate,
-    exit_pooling=exit_pooling,
-    entropy_thresholds=entropy_thresholds, patience_values=patience_values, tolerance=tolerance,
-    timing_examples_batch1=timing_examples_batch1, timing_batch_size=timing_batch_size,
-)
+config = multi_exit_config(**MULTI_EXIT_SCHEMA.pick(globals()))  # the parameters cell above
 record = run_multi_exit(config)  # cached: a second run only reads the result
 victims = record["victims"]
 ent, pat = victims["entropy"], victims["patience"]

@@ -40,35 +40,38 @@
 #
 # Every number quoted in the prose below comes from the cached result of this run.
 
+# %%
+from typing import Optional  # the annotations of the parameters below
+
 # %% tags=["parameters"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 task: str = "rotten_tomatoes"  # task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local
-data_file: "Optional[str]" = None  # path of a local .csv, .tsv or .jsonl file (task local)
+data_file: Optional[str] = None  # path of a local .csv, .tsv or .jsonl file (task local)
 backbone: str = "minilm-l6"  # backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id
 seed: int = 0  # seeds the split, initialisation, data order, dropout and importance samples
 max_length: int = 64  # tokens per example; longer texts are truncated and counted
-train_size: "Optional[int]" = None  # subsample the training split to this many examples (None: all)
-eval_size: "Optional[int]" = None  # subsample validation and test to this many examples each (None: all)
+train_size: Optional[int] = None  # subsample the training split to this many examples (None: all)
+eval_size: Optional[int] = None  # subsample validation and test to this many examples each (None: all)
 batch_size: int = 32  # examples per training step (teacher and every distillation stage)
 teacher_epochs: int = 2  # teacher fine-tuning epochs (chapter 1 DeeBERT stage 1, so the same cached model)
 teacher_exit_epochs: int = 2  # chapter 1's DeeBERT stage 2 (the teacher's own exits, shown for reference)
-teacher_learning_rate: float = 5e-5  # teacher fine-tuning learning rate (as chapter 1)
-teacher_exit_learning_rate: float = 5e-4  # chapter 1's DeeBERT stage-2 learning rate
+teacher_learning_rate: float = 5e-05  # teacher fine-tuning learning rate (as chapter 1)
+teacher_exit_learning_rate: float = 0.0005  # chapter 1's DeeBERT stage-2 learning rate
 exit_pooling: str = "mean"  # what every exit reads: cls (the paper) or mean (MiniLM is a mean-pooled encoder)
 ta_init: str = "teacher"  # TA starts from: teacher (its fine-tuned encoder) or backbone (pre-trained)
 ta_representation_epochs: float = 0.0  # TA hidden-state-only distillation epochs
 ta_prediction_epochs: float = 1.0  # TA prediction distillation epochs
-ta_learning_rate: float = 2e-4  # TA (and depth-truncated baseline) learning rate
+ta_learning_rate: float = 0.0002  # TA (and depth-truncated baseline) learning rate
 temperature: float = 1.0  # distillation temperature T (COST-EFF: 1)
 hidden_weight: float = 1.0  # weight of the hidden-state MSE beside the prediction loss
-cache_teacher: bool = True  # precompute the frozen teacher's outputs on the training split (float16)
+precompute_teacher: bool = True  # precompute the frozen teacher's outputs on the training split (float16)
 target_heads: int = 2  # attention heads kept per layer
 target_ffn: int = 256  # FFN width kept per layer
-target_embedding_rank: "Optional[int]" = 64  # rank of the factorised word embedding (None: keep it whole)
-importance_examples: "Optional[int]" = 128  # training examples per importance pass (None: all, as the paper)
+target_embedding_rank: Optional[int] = 64  # rank of the factorised word embedding (None: keep it whole)
+importance_examples: Optional[int] = 128  # training examples per importance pass (None: all, as the paper)
 event_epochs: float = 0.1  # training epochs after each prune event
 representation_fraction: float = 0.3  # first part of each period trained on hidden states only
-slender_learning_rate: float = 2e-4  # learning rate of the first event and of recovery
+slender_learning_rate: float = 0.0002  # learning rate of the first event and of recovery
 lr_growth: float = 1.12  # learning rate multiplied by this after each event (COST-EFF: about 12%)
 recovery_representation_epochs: float = 0.0  # recovery epochs on hidden states only
 recovery_prediction_epochs: float = 1.0  # recovery epochs on predictions + hidden states
@@ -77,7 +80,7 @@ static_heads: list[int] = [2, 1]  # static slender baselines (FFN and rank scale
 depth_layers: list[int] = [1]  # depth-truncated baselines: the teacher's first k layers
 depth_epochs: float = 1.0  # distillation epochs of each depth-truncated baseline
 ablations: bool = True  # also run COST-EFF without TA and with final-exit-only importance
-entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)
+entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)  # noqa: E501 (a long default)
 tolerance: float = 0.01  # operating point: lose at most this much validation metric against the last exit
 budget_tolerance: float = 0.1  # FLOPs match a budget when within this fraction of it
 
@@ -89,28 +92,13 @@ setup()  # first: quiet progress bars and warnings before the libraries load
 import math
 
 import pandas as pd
+from IPython.display import display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.compression.experiment import costeff_config, run_costeff
+from costeff_same.chapters.costeff import COSTEFF_SCHEMA, costeff_config, run_costeff
 
-
-config = costeff_config(
-    task=task, data_file=data_file, backbone=backbone, seed=seed, max_length=max_length, train_size=train_size,
-    eval_size=eval_size, batch_size=batch_size, teacher_epochs=teacher_epochs,
-    teacher_exit_epochs=teacher_exit_epochs, teacher_learning_rate=teacher_learning_rate,
-    teacher_exit_learning_rate=teacher_exit_learning_rate, exit_pooling=exit_pooling, ta_init=ta_init,
-    ta_representation_epochs=ta_representation_epochs, ta_prediction_epochs=ta_prediction_epochs,
-    ta_learning_rate=ta_learning_rate, temperature=temperature, hidden_weight=hidden_weight,
-    cache_teacher=cache_teacher, target_heads=target_heads, target_ffn=target_ffn,
-    target_embedding_rank=target_embedding_rank, importance_examples=importance_examples,
-    event_epochs=event_epochs, representation_fraction=representation_fraction,
-    slender_learning_rate=slender_learning_rate, lr_growth=lr_growth,
-    recovery_representation_epochs=recovery_representation_epochs,
-    recovery_prediction_epochs=recovery_prediction_epochs, evaluations=evaluations, static_heads=static_heads,
-    depth_layers=depth_layers, depth_epochs=depth_epochs, ablations=ablations,
-    entropy_thresholds=entropy_thresholds, tolerance=tolerance, budget_tolerance=budget_tolerance,
-)
+config = costeff_config(**COSTEFF_SCHEMA.pick(globals()))  # the parameters cell above
 record = run_costeff(config)  # cached: a second run only reads the result (each model's stages are cached too)
 order = record["model_order"]  # the comparison's models, in display order
 models = {name: record["models"][name] for name in order}
@@ -284,7 +272,8 @@ ops = pd.DataFrame([{"model": label(n), "threshold": m["operating_point"]["thres
                      f"test {record['metric']}": m["operating_point"]["metric"],
                      "mean exit layer": m["operating_point"]["mean_exit_layer"],
                      "MFLOPs/example": m["operating_point"]["flops_per_example"] / 1e6,
-                     "share of teacher's FLOPs": m["operating_point"]["flops_per_example"] / teacher["flops_per_example"]}
+                     "share of teacher's FLOPs": (m["operating_point"]["flops_per_example"]
+                                                  / teacher["flops_per_example"])}
                     for n, m in models.items()]).set_index("model")
 ops.round(3)
 
@@ -350,7 +339,8 @@ for key, name in (("no_ta", "no_ta"), ("final_imp", "final_importance"), ("coste
 # model, not the 12-layer BERT-base with 109.5 M); the task is {glue:text}`task_name`, not GLUE;
 # each stage trains for two epochs or less on a 2-core CPU, and importance is estimated
 # on {glue:text}`importance_examples_text` training sentences per event rather than a full pass;
-# exits read {glue:text}`pooling_text`; and {glue:text}`ta_init_text`. FLOPs fractions are of the teacher running all its layers.
+# exits read {glue:text}`pooling_text`; and {glue:text}`ta_init_text`. FLOPs fractions are of the teacher running
+# all its layers.
 
 # %%
 glue("task_name", record["task"], display=False)
@@ -362,12 +352,15 @@ op_fraction = costeff["operating_point"]["flops_per_example"] / teacher["flops_p
 pd.DataFrame([
     {"quantity": "performance retained (last exit / teacher)", "paper (BERT-base, GLUE)": f"{claim['retention']:.1%}",
      "ours": f"{record['retention']:.1%}",
-     "setting": f"{record['backbone']}, {record['task']}, {target_heads} heads/FFN {target_ffn}/rank {target_embedding_rank}"},
-    {"quantity": "parameters (share of the teacher's)", "paper (BERT-base, GLUE)": f"{claim['parameter_fraction']:.1%} (1/8)",
+     "setting": (f"{record['backbone']}, {record['task']}, "
+                 f"{target_heads} heads/FFN {target_ffn}/rank {target_embedding_rank}")},
+    {"quantity": "parameters (share of the teacher's)",
+     "paper (BERT-base, GLUE)": f"{claim['parameter_fraction']:.1%} (1/8)",
      "ours": f"{record['parameter_fraction']:.1%} (1/{1 / record['parameter_fraction']:.1f}); "
              f"{record['parameter_fraction_without_embeddings']:.1%} without embeddings",
      "setting": f"the word embedding is {embedding_share:.0%} of the teacher's parameters"},
-    {"quantity": "FLOPs per example (share of the teacher's)", "paper (BERT-base, GLUE)": f"{claim['flops_fraction']:.1%} (1/19)",
+    {"quantity": "FLOPs per example (share of the teacher's)",
+     "paper (BERT-base, GLUE)": f"{claim['flops_fraction']:.1%} (1/19)",
      "ours": f"{record['flops_fraction']:.1%} all layers; {op_fraction:.1%} (1/{1 / op_fraction:.1f}) "
              f"with entropy exit at threshold {costeff['operating_point']['threshold']:g}",
      "setting": "measured at batch 1 on our test sentences"},

@@ -38,20 +38,23 @@
 #
 # Every number quoted in the prose below comes from the cached result of this run.
 
+# %%
+from typing import Optional  # the annotations of the parameters below
+
 # %% tags=["parameters"]
-profile = "default"  # parameter profile the run belongs to: smoke, default or paper
-victim_profile = "default"  # the profile whose chapter-1 victims are attacked
-task = "rotten_tomatoes"  # must equal chapter 1's task (the victims were trained on it)
-data_file = None  # must equal chapter 1's data_file
-backbone = "minilm-l6"  # must equal chapter 1's backbone
-max_length = 64  # must equal chapter 1's max_length (tokens per query)
-victims = ["entropy", "patience"]  # victims: entropy (DeeBERT-style), patience (PABEE-style)
-recipes = ["pwws", "textfooler", "deepwordbug"]  # attack recipes
-textfooler_min_cos_sims = [0.5, 0.4]  # TextFooler runs once per word-embedding cosine threshold
-num_examples = 200  # the first this many sentences of chapter 1's test split, per victim
-query_budget = 300  # model evaluations per attacked example (None: unlimited)
-seed = 0  # seeds the attacks' random choices (character edits)
-batch_size = 64  # texts per victim forward
+profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
+victim_profile: str = "default"  # the profile whose chapter-1 victims are attacked
+task: str = "rotten_tomatoes"  # must equal chapter 1's task (the victims were trained on it)
+data_file: Optional[str] = None  # must equal chapter 1's data_file
+backbone: str = "minilm-l6"  # must equal chapter 1's backbone
+max_length: int = 64  # must equal chapter 1's max_length (tokens per query)
+victims: list[str] = ["entropy", "patience"]  # victims: entropy (DeeBERT-style), patience (PABEE-style)
+recipes: list[str] = ["pwws", "textfooler", "deepwordbug"]  # attack recipes
+textfooler_min_cos_sims: list[float] = [0.5, 0.4]  # TextFooler runs once per word-embedding cosine threshold
+num_examples: int = 200  # the first this many sentences of chapter 1's test split, per victim
+query_budget: Optional[int] = 300  # model evaluations per attacked example (None: unlimited)
+seed: int = 0  # seeds the attacks' random choices (character edits)
+batch_size: int = 64  # texts per victim forward
 
 # %%
 from costeff_same.notebooks import setup
@@ -63,14 +66,15 @@ from IPython.display import HTML, display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.attacks.experiment import accuracy_attacks_config, candidates_per_word, run_accuracy_attacks
 from costeff_same.attacks.text import highlight_html
-
-config = accuracy_attacks_config(
-    victim_profile=victim_profile, task=task, data_file=data_file, backbone=backbone, max_length=max_length,
-    victims=victims, recipes=recipes, textfooler_min_cos_sims=textfooler_min_cos_sims, num_examples=num_examples,
-    query_budget=query_budget, seed=seed, batch_size=batch_size,
+from costeff_same.attacks.units import candidates_per_word
+from costeff_same.chapters.accuracy_attacks import (
+    ACCURACY_ATTACKS_SCHEMA,
+    accuracy_attacks_config,
+    run_accuracy_attacks,
 )
+
+config = accuracy_attacks_config(**ACCURACY_ATTACKS_SCHEMA.pick(globals()))  # the parameters cell above
 record = run_accuracy_attacks(config)  # cached: a second run only reads the result
 units = {(v, r): u for v, vic in record["victims"].items() for r, u in vic["recipes"].items()}
 pd.set_option("display.max_colwidth", None)

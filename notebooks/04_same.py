@@ -50,31 +50,34 @@
 #
 # Every number quoted in the prose below comes from the cached result of this run.
 
+# %%
+from typing import Optional  # the annotations of the parameters below
+
 # %% tags=["parameters"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 victim_profile: str = "default"  # the profile whose chapter-1 victims are attacked
 task: str = "rotten_tomatoes"  # must equal chapter 1's task (the victims were trained on it)
-data_file: "Optional[str]" = None  # must equal chapter 1's data_file
+data_file: Optional[str] = None  # must equal chapter 1's data_file
 backbone: str = "minilm-l6"  # must equal chapter 1's backbone
 max_length: int = 64  # must equal chapter 1's max_length (tokens per query)
 victims: list[str] = ["entropy", "patience"]  # victims: entropy (DeeBERT-style), patience (PABEE-style)
 num_examples: int = 200  # test sentences attacked per victim (a seeded shuffle of chapter 1's test split)
 ablation_examples: int = 50  # sentences per victim and ablation (the first of the same order; 0: none)
-ablations: list[str] = ["uniform_only", "cross_only", "no_dynamic_weights", "word_only", "char_only", "reference_quirks"]  # ablations run
+ablations: list[str] = ["uniform_only", "cross_only", "no_dynamic_weights", "word_only", "char_only", "reference_quirks"]  # ablations run  # noqa: E501 (a long default)
 lam: float = 0.8  # lambda of lambda * L_X + (1 - lambda) * L_U (SAME: 0.8)
 dynamic_weights: bool = True  # SAME's dynamic exit weights (0.1 before the exit layer, 1.2^(i-e) from it on)
 word_level: bool = True  # gradient-guided word swaps
 char_level: bool = True  # character mutations (swap, insertion, deletion, homoglyph)
-reference_quirks: bool = False  # reproduce the reference code (accumulated gradient, last beam's best, no multi-piece swaps)
+reference_quirks: bool = False  # the reference code's behaviour (accumulated gradient, last beam's best, ...)
 beam_width: int = 5  # beam width (SAME: 5)
 max_iterations: int = 10  # beam-search iterations at most (SAME: 10)
 top_n: int = 100  # candidates per level and expansion (SAME: 100)
 top_k: int = 10  # words mutated at the character level (SAME: 10)
 max_rate: float = 0.1  # words changed at most, as a fraction of the words (SAME: 0.1) ...
 min_words: int = 3  # ... and never fewer than this many (SAME: 3)
-query_budget: "Optional[int]" = None  # model evaluations per sentence (None: unlimited, as in the paper)
-chunk_size: "Optional[int]" = 32  # candidates per scoring batch; scoring stops after a batch with a success (same result)
-tie_break: bool = True  # rank candidates exiting at the same layer by that exit's entropy (departure from the paper)
+query_budget: Optional[int] = None  # model evaluations per sentence (None: unlimited, as in the paper)
+chunk_size: Optional[int] = 32  # candidates per scoring batch (the result does not depend on it)
+tie_break: bool = True  # rank same-layer candidates by that exit's entropy (a departure from the paper)
 seed: int = 0  # seeds the sentence order and the attack's random choices
 batch_size: int = 64  # texts per victim forward
 timing_batch_size: int = 64  # batch size of the wall-clock measurement
@@ -93,20 +96,12 @@ from IPython.display import HTML, display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.attacks.same_experiment import (ABLATION_LABELS, accuracy_attack_rows, run_same, same_config,
-                                                  same_summary_section)
+from costeff_same.attacks.same_units import ABLATION_LABELS
 from costeff_same.attacks.text import highlight_html
+from costeff_same.chapters.same import SAME_SCHEMA, run_same, same_config, same_summary_section
+from costeff_same.summary import accuracy_attack_rows
 
-
-config = same_config(
-    victim_profile=victim_profile, task=task, data_file=data_file, backbone=backbone, max_length=max_length,
-    victims=victims, num_examples=num_examples, ablation_examples=ablation_examples, ablations=ablations,
-    lam=lam, dynamic_weights=dynamic_weights, word_level=word_level, char_level=char_level,
-    reference_quirks=reference_quirks, beam_width=beam_width, max_iterations=max_iterations, top_n=top_n,
-    top_k=top_k, max_rate=max_rate, min_words=min_words, query_budget=query_budget, chunk_size=chunk_size,
-    tie_break=tie_break, seed=seed, batch_size=batch_size, timing_batch_size=timing_batch_size,
-    timing_repeats=timing_repeats, transfer=transfer,
-)
+config = same_config(**SAME_SCHEMA.pick(globals()))  # the parameters cell above
 record = run_same(config)  # cached: a second run only reads the result
 summary = same_summary_section(record)
 V = record["victims"]

@@ -22,7 +22,7 @@ def private_results(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tokenizer():
     """MiniLM's uncased WordPiece tokenizer (packaged)."""
-    from costeff_same.backbones import load_tokenizer
+    from costeff_same.core.backbones import load_tokenizer
 
     return load_tokenizer("tiny-random")
 
@@ -30,7 +30,7 @@ def tokenizer():
 @pytest.fixture
 def tiny_backbone():
     """A 4-layer BERT of hidden 32 with seeded random weights."""
-    from costeff_same.backbones import load_backbone
+    from costeff_same.core.backbones import load_backbone
 
     return load_backbone("tiny-random", seed=0)
 
@@ -38,7 +38,7 @@ def tiny_backbone():
 @pytest.fixture
 def tiny_model(tiny_backbone):
     """A DeeBERT-style multi-exit model on the tiny backbone, in eval mode."""
-    from costeff_same.modeling import from_backbone
+    from costeff_same.core.modeling import from_backbone
 
     torch.manual_seed(0)
     return from_backbone(tiny_backbone.model, 2, "deebert").eval()
@@ -48,7 +48,7 @@ def spread_victim(model, tokenizer, texts, batch_size):
     """``model`` behind an entropy policy whose threshold (the median first-exit entropy on
     ``texts``) spreads the texts' exits over the layers."""
     from costeff_same.attacks.victim import MultiExitVictim
-    from costeff_same.exits import ExitPolicy, entropy
+    from costeff_same.core.exits import ExitPolicy, entropy
 
     with torch.no_grad():
         batch = tokenizer(texts, padding=True, return_tensors="pt")

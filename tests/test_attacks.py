@@ -41,7 +41,7 @@ from costeff_same.attacks.transformations import (
     deepwordbug_edits,
 )
 from costeff_same.attacks.victim import MultiExitVictim
-from costeff_same.exits import ExitPolicy
+from costeff_same.core.exits import ExitPolicy
 
 TEXTS = [
     "the film is a charming and often affecting journey",
@@ -187,7 +187,7 @@ def test_attack_filters_every_candidate_whatever_the_transformation(victim):
         def replacements(self, text, index):
             return ["zzz"]
 
-    attack = Attack(UntargetedClassification(victim), Everything(), [StopwordModification(), RepeatModification()],
+    attack = Attack(UntargetedClassification(victim), [StopwordModification(), RepeatModification()], Everything(),
                     GreedyWordSwapWIR("delete"))
     attack.original = ORIGINAL
     cands = attack.candidates(ORIGINAL)
@@ -335,7 +335,7 @@ def _strip(result):
 
 def test_beam_search_returns_the_best_text_seen(victim):
     goal = Slowdown(victim)
-    attack = Attack(goal, deepwordbug_edits(random_one=False), [StopwordModification(), RepeatModification()],
+    attack = Attack(goal, [StopwordModification(), RepeatModification()], deepwordbug_edits(random_one=False),
                     BeamSearch(beam_width=2, max_iterations=2), name="slow")
     result = attack.attack(TEXTS[4], 0, seed=1)
     assert result.perturbed_exit_layer >= result.original_exit_layer
@@ -381,7 +381,7 @@ def test_lazy_constraints_pick_the_same_replacements(victim):
     def run(lazy):
         fresh = MultiExitVictim(victim.model, victim.tokenizer, victim.policy, max_length=32)  # no shared cache
         costly = NoLetterE()
-        attack = Attack(UntargetedClassification(fresh), swap, [StopwordModification(), costly],
+        attack = Attack(UntargetedClassification(fresh), [StopwordModification(), costly], swap,
                         GreedyWordSwapWIR("delete", lazy_constraints=lazy))
         return [attack.attack(t, y) for t, y in zip(texts, [0, 1, 0, 1])], costly.calls
 
@@ -426,7 +426,7 @@ def test_pwws_without_wordnet_says_how_to_get_it(victim, tmp_path, monkeypatch):
 
 def test_wordnet_is_in_the_project_folder(wordnet):
     from costeff_same.attacks.resources import wordnet_dir
-    from costeff_same.paths import nltk_data_dir
+    from costeff_same.foundations.paths import nltk_data_dir
 
     assert wordnet_dir().is_relative_to(nltk_data_dir())
     assert not any(p.is_symlink() for p in wordnet_dir().iterdir())
@@ -436,7 +436,7 @@ def test_wordnet_is_in_the_project_folder(wordnet):
 # -- the experiment's figures ------------------------------------------------------------------------
 
 def test_summarize_counts_and_efficiency():
-    from costeff_same.attacks.experiment import summarize
+    from costeff_same.attacks.units import summarize
 
     def r(status, pred0, pred1, e0, e1, label=1):
         return {"status": status, "label": label, "original_prediction": pred0, "perturbed_prediction": pred1,
@@ -455,8 +455,8 @@ def test_summarize_counts_and_efficiency():
 
 
 def test_config_rejects_unknown_values():
-    from costeff_same.attacks.experiment import accuracy_attacks_config
-    from costeff_same.config import ConfigError
+    from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config
+    from costeff_same.foundations.config import ConfigError
 
     cfg = accuracy_attacks_config(victim_profile="smoke", num_examples=4)
     assert cfg.multi_exit.data.max_length == 32

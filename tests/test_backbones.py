@@ -5,14 +5,14 @@ import time
 
 import pytest
 
-from costeff_same import backbones
-from costeff_same.backbones import (
+from costeff_same.core import backbones
+from costeff_same.core.backbones import (
     MINILM_SHA256,
     BackboneError,
     load_backbone,
     minilm_dir,
-    verify_sha256,
 )
+from costeff_same.foundations.integrity import IntegrityError, verify_sha256
 
 
 def test_packaged_minilm_verifies_and_loads():
@@ -40,8 +40,10 @@ def test_modified_weight_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_verify_sha256_missing_file(tmp_path):
-    with pytest.raises(BackboneError, match="missing"):
+    with pytest.raises(IntegrityError, match="missing"):
         verify_sha256(tmp_path / "nothing.bin", "0" * 64)
+    with pytest.raises(BackboneError, match="missing"):
+        verify_sha256(tmp_path / "nothing.bin", "0" * 64, BackboneError)
 
 
 def test_hub_backbone_offline_fails_at_once():

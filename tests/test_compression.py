@@ -14,7 +14,7 @@ from costeff_same.compression.distill import (
     prediction_loss,
     soft_cross_entropy,
 )
-from costeff_same.compression.experiment import deployed_parameters, flops_table
+from costeff_same.compression.evaluate import deployed_parameters
 from costeff_same.compression.importance import Importance, taylor_importance
 from costeff_same.compression.slenderize import (
     Shape,
@@ -25,13 +25,13 @@ from costeff_same.compression.slenderize import (
     slenderize,
     truncate_depth,
 )
-from costeff_same.config import ConfigError
-from costeff_same.metrics import count_parameters, cumulative_flops
-from costeff_same.modeling import (
+from costeff_same.core.metrics import count_parameters, cumulative_flops, flops_table
+from costeff_same.core.modeling import (
     MultiExitBertConfig,
     MultiExitBertForSequenceClassification,
     from_backbone,
 )
+from costeff_same.foundations.config import ConfigError
 
 
 @pytest.fixture
@@ -48,7 +48,8 @@ def costeff_model(tiny_backbone):
 def random_importance(model, seed=0):
     g = torch.Generator().manual_seed(seed)
     shape = shape_of(model)
-    return Importance([torch.rand(h, generator=g) for h in shape.heads], [torch.rand(f, generator=g) for f in shape.ffn])
+    return Importance([torch.rand(h, generator=g) for h in shape.heads],
+                      [torch.rand(f, generator=g) for f in shape.ffn])
 
 
 # -- slenderization ---------------------------------------------------------------------------
@@ -257,7 +258,8 @@ def test_soft_cross_entropy_hand_values():
     assert soft_cross_entropy(student, teacher).item() == pytest.approx(expected)
     # at T = 2 the student's softmax is (1, sqrt 3) / (1 + sqrt 3)
     p = 1 / (1 + math.sqrt(3))
-    assert soft_cross_entropy(student, teacher, 2.0).item() == pytest.approx(-(0.5 * math.log(p) + 0.5 * math.log(1 - p)))
+    expected = -(0.5 * math.log(p) + 0.5 * math.log(1 - p))
+    assert soft_cross_entropy(student, teacher, 2.0).item() == pytest.approx(expected)
     with pytest.raises(ValueError, match="temperature=0"):
         soft_cross_entropy(student, teacher, 0)
 
@@ -289,7 +291,8 @@ def test_prediction_loss_mixes_soft_and_hard_over_the_trained_exits():
     student = torch.tensor([[[0.0, ln3]], [[ln3, 0.0]]])   # (L 2, batch 1, C 2)
     teacher = torch.tensor([[[0.0, 0.0]], [[0.0, 5.0]]])
     labels = torch.tensor([1])
-    ce = lambda p: -math.log(p)
+    def ce(p):
+        return -math.log(p)
     soft_uniform = 0.5 * ce(0.25) + 0.5 * ce(0.75)
     pt = 1 / (1 + math.exp(-5.0))
     # exit_to_exit: exit 0 vs teacher exit 0 (uniform), exit 1 vs teacher exit 1
@@ -327,7 +330,7 @@ def test_distillation_loss_adds_the_parts():
 # -- configs --------------------------------------------------------------------------------------
 
 def test_chapter_config_rejects_bad_input_by_name():
-    from costeff_same.compression.experiment import costeff_config
+    from costeff_same.chapters.costeff import costeff_config
 
     with pytest.raises(ConfigError, match="unknown parameter.*'heads'"):
         costeff_config(heads=2)
@@ -351,13 +354,10 @@ def test_interrupted_slenderization_resumes_to_the_same_weights(tmp_path, tiny_b
     from datasets import Dataset
 
     from costeff_same.compression import pipeline
-    from costeff_same.compression.pipeline import (
-        DistillConfig,
-        Segment,
-        TeacherOutputs,
-        run_segments,
-    )
-    from costeff_same.data import Encoded
+    from costeff_same.compression.pipeline import Prune, distill, distill_segment
+    from costeff_same.compression.stages import DistillConfig
+    from costeff_same.compression.teacher import TeacherOutputs
+    from costeff_same.core.data import Encoded
 
     texts = ["a gripping film", "dull and long", "a joy", "not good", "fine work", "bad", "great", "slow"] * 2
     ds = Dataset.from_dict({"text": texts, "label": [1, 0, 1, 0, 1, 0, 1, 0] * 2})
@@ -365,14 +365,15 @@ def test_interrupted_slenderization_resumes_to_the_same_weights(tmp_path, tiny_b
     teacher = from_backbone(tiny_backbone.model, 2, "costeff", seed=1).eval()
     optim = DistillConfig(batch_size=4, learning_rate=1e-3, checkpoint_every=2)
     both = LossSpec()
-    segments = [Segment("event 1", 3, 1e-3, both, first_steps=1, first_loss=LossSpec(prediction=False),
-                        shape=Shape((3,) * 4, (48,) * 4, 24), importance_loss=both),
-                Segment("recovery", 4, 1e-3, both, evaluations=2)]
 
     def run(workdir):
         student = from_backbone(tiny_backbone.model, 2, "costeff", gradient_equilibrium=True, seed=0)
-        outputs = TeacherOutputs(teacher, data["train"], cache=True)
-        return run_segments(student, segments, data, outputs, optim, workdir, "accuracy", importance_examples=8)
+        outputs = TeacherOutputs(teacher, data["train"], precompute=True)
+        segments = [distill_segment("event 1", 3, 1e-3, both, outputs, data["train"], first_steps=1,
+                                    first_spec=LossSpec(prediction=False),
+                                    prune=Prune(Shape((3,) * 4, (48,) * 4, 24), both, 8, 0), batch_size=4),
+                    distill_segment("recovery", 4, 1e-3, both, outputs, data["train"], evaluations=2)]
+        return distill(student, segments, data, optim, workdir, "accuracy")
 
     reference, history, best = run(tmp_path / "a")
     assert shape_of(reference) == Shape((3,) * 4, (48,) * 4, 24)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from costeff_same.config import ConfigError, DataConfig, TrainConfig, load_profile
-from costeff_same.experiments import multi_exit_config
+from costeff_same.chapters.multi_exit import multi_exit_config
+from costeff_same.foundations.config import ConfigError, DataConfig, TrainConfig, load_profile
 
 
 def test_unknown_keys_and_wrong_types_are_named():

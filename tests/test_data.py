@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from costeff_same.data import DataError, Encoded, load_local, load_task, stratified_split
+from costeff_same.core.data import DataError, Encoded, load_local, load_task, stratified_split
 
 
 def test_rotten_tomatoes_split_is_seeded_stratified_and_recorded():

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from costeff_same.exits import ExitPolicy, early_exit_forward, entropy, simulate_exits
-from costeff_same.metrics import exit_stats
-from costeff_same.modeling import from_backbone
+from costeff_same.core.exits import ExitPolicy, early_exit_forward, entropy, simulate_exits
+from costeff_same.core.metrics import exit_stats
+from costeff_same.core.modeling import from_backbone
 
 TEXTS = [
     "the film is a charming and often affecting journey",

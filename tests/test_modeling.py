@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from costeff_same.modeling import (
+from costeff_same.core.modeling import (
     EXIT_STYLES,
     MultiExitBertConfig,
     MultiExitBertForSequenceClassification,
@@ -112,9 +112,11 @@ def test_gradient_equilibrium_weighs_each_exit_one_over_its_readers(tiny_backbon
 
 def test_regression_has_one_output_and_mse_loss(tiny_backbone, batch):
     model = from_backbone(tiny_backbone.model, 1, "pabee")
-    out = model(**batch, labels=torch.tensor([0.5, 4.0, 2.5]))
+    labels = torch.tensor([0.5, 4.0, 2.5])
+    out = model(**batch, labels=labels)
     assert out.exit_logits.shape == (4, 3, 1)
-    assert out.loss.ndim == 0 and out.loss.item() > 0
+    by_hand = sum(((z.squeeze(-1) - labels) ** 2).mean() for z in out.exit_logits)   # sum over exits of the MSE
+    torch.testing.assert_close(out.loss, by_hand)
 
 
 def test_bad_exit_style_and_shape_are_refused():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from costeff_same.foundations.paths import REPO_DIR
 from costeff_same.notebooks import chapters, run_chapter, to_ipynb
-from costeff_same.paths import REPO_DIR
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -49,18 +49,63 @@ def test_book_builds_strictly_with_every_chapter_and_its_figures(site):
         assert "<img" in page, f"{chapter} has no figure"
 
 
-def test_chapter_one_prose_numbers_come_from_the_result(site):
-    notebook = json.loads((site / "book" / "01_multi_exit.ipynb").read_text())
+def _glued(site, chapter: str) -> dict[str, str]:
+    notebook = json.loads((site / "book" / f"{chapter}.ipynb").read_text())
     glued = {}
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
             meta = output.get("metadata", {}).get("scrapbook", {})
             if meta:
                 glued[meta["name"]] = output["data"][meta["mime_prefix"] + "text/plain"]
-    assert {"ent_final", "pat_final", "ent_speedup", "ent_value", "ent_wall64"} <= set(glued)
+    return glued
+
+
+def _close(text: str, value: float) -> bool:
+    return float(text) == pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
+    """The numbers the prose quotes (myst-nb glue) equal the cached records' and the summary's."""
+    from costeff_same.summary import summary
+
+    monkeypatch.setenv("COSTEFF_SAME_RESULTS", str(site / "results"))
+    s = summary("smoke")
+    assert all(s[k]["status"] == "done" for k in ("multi_exit", "costeff", "accuracy_attacks", "same"))
+
+    ch1 = _glued(site, "01_multi_exit")
     result = json.loads(next((site / "results").glob("multi_exit-*/result.json")).read_text())
-    assert float(glued["ent_final"]) == result["victims"]["entropy"]["final_exit_metric"]
-    assert float(glued["pat_speedup"]) == result["victims"]["patience"]["operating_point"]["speedup"]
+    assert _close(ch1["ent_final"], s["multi_exit"]["entropy"]["final_exit_accuracy"])
+    assert _close(ch1["pat_final"], s["multi_exit"]["patience"]["final_exit_accuracy"])
+    assert _close(ch1["ent_speedup"], s["multi_exit"]["entropy"]["operating_point"]["speedup"])
+    assert _close(ch1["pat_speedup"], result["victims"]["patience"]["operating_point"]["speedup"])
+    assert _close(ch1["ent_wall64"], s["multi_exit"]["entropy"]["wallclock_speedup_batch64"])
+    assert int(ch1["n_test"]) == result["examples"]["test"]
+
+    ch2 = _glued(site, "02_costeff")
+    assert _close(ch2["costeff_final"], s["costeff"]["costeff_final_exit_accuracy"])
+    assert _close(ch2["teacher_final"], s["costeff"]["teacher_accuracy"])
+    assert _close(ch2["retention_pct"], 100 * s["costeff"]["retention"])
+    assert _close(ch2["flops_fraction_pct"], 100 * s["costeff"]["flops_fraction"])
+    assert int(ch2["n_wins"]) == len(s["costeff"]["budgets_costeff_at_least_as_accurate"])
+
+    ch3 = _glued(site, "03_accuracy_attacks")
+    reductions = [r["efficiency_gain_reduction"] for r in s["accuracy_attacks"]["records"]
+                  if r["efficiency_gain_reduction"] is not None]
+    assert int(ch3["n_examples"]) == s["accuracy_attacks"]["num_examples"]
+    assert int(ch3["n_pairs"]) == len(s["accuracy_attacks"]["records"])
+    if reductions:
+        assert _close(ch3["mean_reduction"], sum(reductions) / len(reductions))
+        assert _close(ch3["max_reduction"], max(reductions))
+
+    ch4 = _glued(site, "04_same")
+    assert int(ch4["n_examples"]) == s["same"]["num_examples"]
+    for victim, key in (("entropy", "ent"), ("patience", "pat")):
+        reduction = s["same"][victim]["efficiency_gain_reduction"]
+        if reduction is not None:
+            assert _close(ch4[f"{key}_reduction"], reduction)
+        assert _close(ch4[f"{key}_slowdown"], s["same"][victim]["wallclock_slowdown"])
+    if s["same"]["mean_efficiency_gain_reduction"] is not None:
+        assert _close(ch4["mean_reduction"], s["same"]["mean_efficiency_gain_reduction"])
 
 
 def test_summary_json_reads_the_cache(site, monkeypatch):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from costeff_same.parallel import TASK_THREADS, Task, one_thread, run_graph
+from costeff_same.engine.parallel import TASK_THREADS, Task, one_thread, run_graph
 
 
 def write_marker(folder: str, name: str, needs: tuple[str, ...]) -> None:
@@ -62,8 +62,9 @@ def test_one_thread_restores_the_thread_count():
 
 def test_a_stage_trained_in_a_worker_equals_the_stage_trained_here(tmp_path, monkeypatch):
     """Chapter 2's results do not depend on how many stages train side by side."""
-    from costeff_same.compression.experiment import costeff_config, train_models, training_graph
-    from costeff_same.config import load_profile
+    from costeff_same.chapters.costeff import costeff_config
+    from costeff_same.compression.graph import train_models, training_graph
+    from costeff_same.foundations.config import load_profile
 
     params = {**load_profile("smoke")["02_costeff"], "ablations": False, "static_heads": [1], "depth_layers": [1]}
     cfg = costeff_config(**params)

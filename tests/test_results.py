@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from costeff_same.config import TrainConfig
-from costeff_same.results import CorruptResultWarning, entry_dir, is_cached, load_or_run
+from costeff_same.engine.results import CorruptResultWarning, entry_dir, is_cached, load_or_run
+from costeff_same.foundations.config import TrainConfig
 
 
 def test_cached_result_is_not_recomputed_and_has_provenance():

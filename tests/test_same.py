@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from costeff_same.attacks.constraints import StopwordModification
 from costeff_same.attacks.goal_functions import GoalResult
 from costeff_same.attacks.same_chen_2023 import SameBeamSearch, SameGradients, build
-from costeff_same.attacks.same_experiment import ABLATIONS, SameSettings, same_config, same_summary
 from costeff_same.attacks.same_loss import (
     SameLoss,
     cross_prediction_targets,
@@ -21,10 +20,12 @@ from costeff_same.attacks.same_loss import (
     same_loss,
     uniform_term,
 )
+from costeff_same.attacks.same_units import ABLATIONS, SameSettings, same_summary
 from costeff_same.attacks.text import AttackedText
 from costeff_same.attacks.victim import MultiExitVictim
-from costeff_same.config import ConfigError, load_profile
-from costeff_same.exits import ExitPolicy
+from costeff_same.chapters.same import same_config
+from costeff_same.core.exits import ExitPolicy
+from costeff_same.foundations.config import ConfigError, load_profile
 
 TEXTS = [
     "the film is a charming and often affecting journey",
@@ -190,7 +191,8 @@ def test_early_exit_scoring_gives_the_full_forward_exit_layers(victim):
     candidates = [c.text for c in attack.candidates(attack.original)]
     fast = [o.exit_layer for o in victim(candidates)]
     full = [o.exit_layer for o in victim(candidates, all_exits=True)]
-    assert fast == full and len(set(fast)) >= 1
+    assert fast == full
+    assert len(set(fast)) >= 2, "the candidates must exit at different layers, or the comparison shows little"
 
 
 # -- constraints (property-based) --------------------------------------------------------------------

@@ -6,17 +6,17 @@ import re
 import pytest
 import torch
 
-from costeff_same.config import TrainConfig
-from costeff_same.data import Encoded, load_task, subsample
-from costeff_same.metrics import per_exit_metric
-from costeff_same.modeling import from_backbone
-from costeff_same.training import (
+from costeff_same.core.data import Encoded, load_task, subsample
+from costeff_same.core.metrics import per_exit_metric
+from costeff_same.core.modeling import from_backbone
+from costeff_same.engine.training import (
     TrainingInterrupted,
     collect_exit_logits,
     exit_weights,
     set_threads,
     train,
 )
+from costeff_same.foundations.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,58 @@ def test_an_empty_thread_count_means_every_core(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# -- checkpoints that cannot run code -----------------------------------------------------------
+
+class _Planted:
+    """Unpickling this runs ``touch <marker>``: what an attacker would plant as a checkpoint."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _reference(tiny_backbone, train_data, cfg, workdir):
+    model = _fresh(tiny_backbone, "deebert")
+    train(model, train_data, cfg, workdir)
+    return model
+
+
+def test_a_planted_pickle_is_refused_without_running_and_the_stage_restarts(tmp_path, tiny_backbone, splits):
+    from costeff_same.engine.checkpoint import CorruptCheckpointWarning
+
+    train_data, _ = splits
+    cfg = TrainConfig(backbone="tiny-random", regime="two_stage", epochs=1, exit_epochs=1, batch_size=8,
+                      learning_rate=1e-3, checkpoint_every=2)
+    marker = tmp_path / "pwned"
+    state = tmp_path / "b" / "checkpoint" / "state.pt"
+    state.parent.mkdir(parents=True)
+    torch.save({"model": _Planted(marker)}, state)
+    planted = _fresh(tiny_backbone, "deebert")
+    with pytest.warns(CorruptCheckpointWarning, match="set aside"):
+        train(planted, train_data, cfg, tmp_path / "b")
+    assert not marker.exists()
+    reference = _reference(tiny_backbone, train_data, cfg, tmp_path / "a")
+    for (name, a), (_, b) in zip(reference.state_dict().items(), planted.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_truncated_checkpoint_restarts_the_stage_from_its_beginning(tmp_path, tiny_backbone, splits):
+    from costeff_same.engine.checkpoint import CorruptCheckpointWarning
+
+    train_data, _ = splits
+    cfg = TrainConfig(backbone="tiny-random", regime="joint", exit_style="deebert", epochs=2, batch_size=8,
+                      learning_rate=1e-3, checkpoint_every=2)
+    with pytest.raises(TrainingInterrupted):
+        train(_fresh(tiny_backbone, "deebert"), train_data, cfg, tmp_path / "b", interrupt_after=4)
+    state = tmp_path / "b" / "checkpoint" / "state.pt"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    resumed = _fresh(tiny_backbone, "deebert")
+    with pytest.warns(CorruptCheckpointWarning):
+        train(resumed, train_data, cfg, tmp_path / "b")
+    reference = _reference(tiny_backbone, train_data, cfg, tmp_path / "a")
+    for (name, a), (_, b) in zip(reference.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name

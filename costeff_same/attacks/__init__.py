@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import importlib
 
+from costeff_same.foundations.registry import RECIPES as RECIPE_NAMES
+
 #: recipe name -> module (each has ``NAME`` and ``build(victim, ...)``)
 RECIPES = {
     "pwws": "costeff_same.attacks.pwws_ren_2019",
     "textfooler": "costeff_same.attacks.textfooler_jin_2019",
     "deepwordbug": "costeff_same.attacks.deepwordbug_gao_2018",
 }
+assert tuple(RECIPES) == RECIPE_NAMES, "the registry names every recipe module"
 
 
 def recipe_module(name: str):

@@ -23,13 +23,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .constraints import Constraint
-from .goal_functions import GoalFunction, GoalResult
-from .search import SearchMethod
-from .text import AttackedText, unique_texts
-from .transformations import Transformation
-
-STATUSES = ("succeeded", "failed", "skipped")
+from costeff_same.attacks.constraints import Constraint
+from costeff_same.attacks.goal_functions import GoalFunction, GoalResult
+from costeff_same.attacks.search import SearchMethod
+from costeff_same.attacks.text import AttackedText, unique_texts
+from costeff_same.attacks.transformations import Transformation
 
 
 @dataclass
@@ -91,16 +89,19 @@ class AttackResult:
 class Attack:
     """An attack: what it wants, what it may change, how it changes it, how it searches.
 
+    The arguments come in TextAttack's order, ``Attack(goal_function, constraints,
+    transformation, search_method)`` (Morris et al., 2020).
+
     Args:
         goal: the goal function (holds the victim and the query budget).
-        transformation: proposes candidate texts.
         constraints: every candidate must satisfy all of them; list cheap ones first
             (they run in order, each on the survivors of the previous).
+        transformation: proposes candidate texts.
         search: the search method.
         name: the recipe's name, for results.
     """
 
-    def __init__(self, goal: GoalFunction, transformation: Transformation, constraints: Sequence[Constraint],
+    def __init__(self, goal: GoalFunction, constraints: Sequence[Constraint], transformation: Transformation,
                  search: SearchMethod, name: str = "attack"):
         self.goal = goal
         self.transformation = transformation

@@ -33,7 +33,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .text import AttackedText
+from costeff_same.attacks.resources import load_wordnet, minilm
+from costeff_same.attacks.text import AttackedText
 
 
 class Constraint:
@@ -213,8 +214,6 @@ class MiniLMSentenceEncoder:
     """
 
     def __init__(self, batch_size: int = 128, max_length: int = 128, cache_size: int = 200_000):
-        from .resources import minilm
-
         self.model, self.tokenizer = minilm()
         self.batch_size = batch_size
         self.max_length = max_length
@@ -331,8 +330,6 @@ class NoAntonymSwap(Constraint):
         import functools
 
         if wordnet is None:
-            from .resources import load_wordnet
-
             wordnet = load_wordnet()
         self.wordnet = wordnet
         self.antonyms = functools.lru_cache(maxsize=100_000)(self._antonyms)

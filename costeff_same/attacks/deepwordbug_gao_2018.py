@@ -10,17 +10,17 @@ TextAttack's ``DeepWordBugGao2018`` recipe (Morris et al., 2020).
 
 from __future__ import annotations
 
-from .attack import Attack
-from .constraints import (
+from costeff_same.attacks.attack import Attack
+from costeff_same.attacks.constraints import (
     LevenshteinDistance,
     MinWordLength,
     RepeatModification,
     StopwordModification,
 )
-from .goal_functions import UntargetedClassification
-from .search import GreedyWordSwapWIR
-from .transformations import deepwordbug_edits
-from .victim import MultiExitVictim
+from costeff_same.attacks.goal_functions import UntargetedClassification
+from costeff_same.attacks.search import GreedyWordSwapWIR
+from costeff_same.attacks.transformations import deepwordbug_edits
+from costeff_same.attacks.victim import MultiExitVictim
 
 NAME = "deepwordbug"
 
@@ -50,4 +50,4 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, max_edit_dis
     # Departure: the paper's temporal (head/tail) scores are not used; "replace-one" by
     # [UNK] is the paper's variant TextAttack uses, on the probability at the exit taken.
     goal = UntargetedClassification(victim, query_budget=query_budget)
-    return Attack(goal, transformation, constraints, GreedyWordSwapWIR("unk"), name=NAME)
+    return Attack(goal, constraints, transformation, GreedyWordSwapWIR("unk"), name=NAME)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .text import AttackedText
-from .victim import MultiExitVictim, VictimOutput
+from costeff_same.attacks.text import AttackedText
+from costeff_same.attacks.victim import MultiExitVictim, VictimOutput
 
 
 @dataclass

@@ -9,12 +9,12 @@ recipe (Morris et al., 2020), with the departures commented where they happen.
 
 from __future__ import annotations
 
-from .attack import Attack
-from .constraints import MinWordLength, RepeatModification, StopwordModification
-from .goal_functions import UntargetedClassification
-from .search import GreedyWordSwapWIR
-from .transformations import WordNetSynonymSwap
-from .victim import MultiExitVictim
+from costeff_same.attacks.attack import Attack
+from costeff_same.attacks.constraints import MinWordLength, RepeatModification, StopwordModification
+from costeff_same.attacks.goal_functions import UntargetedClassification
+from costeff_same.attacks.search import GreedyWordSwapWIR
+from costeff_same.attacks.transformations import WordNetSynonymSwap
+from costeff_same.attacks.victim import MultiExitVictim
 
 NAME = "pwws"
 
@@ -48,4 +48,4 @@ def build(victim: MultiExitVictim, query_budget: int | None = None) -> Attack:
     # the true class of a single-exit model; here it is the probability at the exit the
     # text takes under the victim's exit policy (the prediction the deployed model serves).
     goal = UntargetedClassification(victim, query_budget=query_budget)
-    return Attack(goal, transformation, constraints, GreedyWordSwapWIR("weighted-saliency"), name=NAME)
+    return Attack(goal, constraints, transformation, GreedyWordSwapWIR("weighted-saliency"), name=NAME)

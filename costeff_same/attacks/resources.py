@@ -1,7 +1,7 @@
 """Offline resources of the accuracy attacks: WordNet 3.0 and the packaged MiniLM.
 
 **WordNet 3.0** (PWWS's synonyms, Ren et al., 2019) is read by NLTK from the project-owned
-NLTK data folder :func:`costeff_same.paths.nltk_data_dir` (``<repo>/nltk_data``, or
+NLTK data folder :func:`costeff_same.foundations.paths.nltk_data_dir` (``<repo>/nltk_data``, or
 ``$COSTEFF_SAME_NLTK_DATA``), in ``corpora/wordnet/``. :func:`fetch_wordnet` (the
 ``costeff-same data wordnet`` command, run by ``make install``) fills it:
 
@@ -14,7 +14,7 @@ NLTK data folder :func:`costeff_same.paths.nltk_data_dir` (``<repo>/nltk_data``,
    package's ``lexnames(5WN)`` manual page).
 
 **MiniLM** (all-MiniLM-L6-v2, shipped in a PyPI wheel and sha256-verified by
-:func:`costeff_same.backbones.load_backbone`) is our offline stand-in for two resources
+:func:`costeff_same.core.backbones.load_backbone`) is our offline stand-in for two resources
 the papers name but that cannot be fetched here: its mean-pooled output replaces the
 Universal Sentence Encoder (Cer et al., 2018) in the sentence-similarity constraint, and
 its input word embeddings replace the counter-fitted word vectors (Mrksic et al., 2016)
@@ -32,7 +32,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..paths import nltk_data_dir
+from costeff_same.core.backbones import load_backbone
+from costeff_same.foundations.paths import nltk_data_dir
 
 #: The 45 lexicographer files of WordNet 3.0: (number, name, syntactic category 1-4).
 WORDNET_LEXNAMES: tuple[tuple[int, str, int], ...] = tuple(
@@ -215,7 +216,5 @@ def minilm():
     Returns:
         ``(transformers.BertModel, tokenizer)``.
     """
-    from ..backbones import load_backbone
-
     backbone = load_backbone("minilm-l6")
     return backbone.model.eval(), backbone.tokenizer

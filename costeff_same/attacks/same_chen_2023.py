@@ -1,6 +1,6 @@
 """SAME: the slowdown attack on multi-exit language models (Chen et al., ACL 2023).
 
-"Dynamic Transformers Provide a False Sense of Efficiency" (papers.md section 2). SAME
+"Dynamic Transformers Provide a False Sense of Efficiency" (Chen et al., ACL 2023, section 3; the methods page). SAME
 perturbs a text so that a multi-exit model stops exiting early: the goal is the exit
 layer, and the search is guided by a loss over **all** internal exits
 (:mod:`costeff_same.attacks.same_loss`). :func:`build` composes, in TextAttack's shape:
@@ -23,7 +23,8 @@ layer, and the search is guided by a loss over **all** internal exits
   ``max(3, ceil(0.1 * words))`` words changed;
 - search: :class:`SameBeamSearch`, beam width 5, at most 10 iterations, stop on success.
 
-**Fixes of the reference code** (papers.md section 2), each switched back on by
+**Fixes of the reference code** (departures from Chen et al.'s released code, explained on
+the methods page), each switched back on by
 ``reference_quirks=True`` so that the book can show what they change:
 
 1. the gradient is computed afresh for every expansion (the reference never zeroes the
@@ -35,7 +36,7 @@ layer, and the search is guided by a loss over **all** internal exits
    averaged and the whole word is replaced by a one-piece vocabulary word (the reference
    can never swap them);
 4. candidates are scored with batched early exit (rows leave the batch when they exit:
-   :func:`costeff_same.exits.early_exit_forward`) instead of a full forward each, and
+   :func:`costeff_same.core.exits.early_exit_forward`) instead of a full forward each, and
    scoring stops at the first batch that holds a success; the exit layers are identical to
    a full forward's and the text returned is the same (see :class:`SameBeamSearch`).
    This one is a speed fix and stays on with the quirks.
@@ -51,19 +52,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .attack import Attack
-from .constraints import (
+from costeff_same.attacks.attack import Attack
+from costeff_same.attacks.constraints import (
     MaxModificationRate,
     MinWordLength,
     RepeatModification,
     StopwordModification,
 )
-from .goal_functions import GoalResult, Slowdown
-from .same_loss import LAMBDA, SameLoss
-from .search import BeamSearch
-from .text import AttackedText
-from .transformations import CharacterEdit, Transformation, match_case
-from .victim import MultiExitVictim
+from costeff_same.attacks.goal_functions import GoalResult, Slowdown
+from costeff_same.attacks.same_loss import LAMBDA, SameLoss
+from costeff_same.attacks.search import BeamSearch
+from costeff_same.attacks.text import AttackedText
+from costeff_same.attacks.transformations import CharacterEdit, Transformation, match_case
+from costeff_same.attacks.victim import MultiExitVictim
 
 NAME = "same"
 
@@ -221,9 +222,6 @@ class SameTransformation(Transformation):
                        key=vocab.get)
         ids = torch.tensor([vocab[w] for w in words], dtype=torch.long)
         return ids, words, self.gradients.victim.word_embeddings[ids].float()
-
-    def replacements(self, text: AttackedText, index: int) -> list[str]:  # pragma: no cover - not used
-        raise NotImplementedError("SameTransformation ranks candidates over all words at once: call it")
 
     def eligible(self, text: AttackedText, tg: TextGradient, indices: Collection[int]) -> list[int]:
         """Word indices SAME may touch: allowed, letters only, not truncated away."""
@@ -420,4 +418,4 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
     goal = Slowdown(victim, query_budget=query_budget)
     search = SameBeamSearch(beam_width, max_iterations, return_best_seen=not reference_quirks, chunk_size=chunk_size,
                             tie_break=tie_break)
-    return Attack(goal, transformation, constraints, search, name=NAME)
+    return Attack(goal, constraints, transformation, search, name=NAME)

@@ -1,5 +1,5 @@
 """SAME's objective over all exits (Chen et al., ACL 2023, "Dynamic Transformers Provide a
-False Sense of Efficiency"; papers.md section 2).
+False Sense of Efficiency", section 3; the methods page).
 
 The attacker wants the text to exit as late as possible, so it makes **every** internal
 exit unsure (against entropy exits: DeeBERT) and makes neighbouring exits **disagree**
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-#: SAME's defaults (papers.md section 2)
+#: SAME's defaults (Chen et al., 2023, section 4)
 LAMBDA = 0.8
 BEFORE_WEIGHT = 0.1
 GROWTH = 1.2

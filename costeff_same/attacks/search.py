@@ -27,21 +27,32 @@ query budget.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .goal_functions import GoalResult
-from .text import AttackedText
+from costeff_same.attacks.goal_functions import GoalResult
+from costeff_same.attacks.text import AttackedText
 
-if TYPE_CHECKING:
-    from .attack import Attack
+
+class AttackParts(Protocol):
+    """What a search method uses of :class:`costeff_same.attacks.attack.Attack` (a structural
+    type: the attack module imports this one, not the other way round)."""
+
+    goal: Any
+    rng: Any
+
+    def allowed_indices(self, text: AttackedText) -> set[int]: ...
+
+    def candidates(self, text: AttackedText, indices=None, deferred: bool = False) -> list[AttackedText]: ...
+
+    def first_acceptable(self, results: list[GoalResult], current: AttackedText) -> GoalResult | None: ...
 
 
 class SearchMethod:
     """Base class: ``search(attack, initial) -> best GoalResult found``."""
 
-    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
+    def search(self, attack: AttackParts, initial: GoalResult) -> GoalResult:
         """Search from ``initial`` (the original text's result) using ``attack``'s parts."""
         raise NotImplementedError
 
@@ -72,7 +83,7 @@ class GreedyWordSwapWIR(SearchMethod):
         self.wir_method = wir_method
         self.lazy_constraints = lazy_constraints
 
-    def rank(self, attack: Attack, initial: GoalResult, indices: list[int]) -> list[int]:
+    def rank(self, attack: AttackParts, initial: GoalResult, indices: list[int]) -> list[int]:
         """``indices`` ordered from the most to the least important word."""
         text = initial.text
         if self.wir_method == "random":
@@ -104,7 +115,7 @@ class GreedyWordSwapWIR(SearchMethod):
         order = np.argsort(-scores, kind="stable")
         return [indices[k] for k in order]
 
-    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
+    def search(self, attack: AttackParts, initial: GoalResult) -> GoalResult:
         indices = sorted(attack.allowed_indices(initial.text))
         if not indices:
             return initial
@@ -153,7 +164,7 @@ class BeamSearch(SearchMethod):
         self.max_iterations = max_iterations
         self.return_best_seen = return_best_seen
 
-    def expand(self, attack: Attack, beam: list[GoalResult]) -> list[AttackedText]:
+    def expand(self, attack: AttackParts, beam: list[GoalResult]) -> list[AttackedText]:
         """All candidates of every beam text, without repeats."""
         seen, out = {b.text.text for b in beam}, []
         for b in beam:
@@ -163,7 +174,7 @@ class BeamSearch(SearchMethod):
                     out.append(c)
         return out
 
-    def score(self, attack: Attack, candidates: list[AttackedText]) -> list[GoalResult]:
+    def score(self, attack: AttackParts, candidates: list[AttackedText]) -> list[GoalResult]:
         """The goal's results for ``candidates`` (fewer when the query budget runs out)."""
         return attack.goal.evaluate(candidates)
 
@@ -171,7 +182,7 @@ class BeamSearch(SearchMethod):
         """Sort key of a candidate in the beam (higher is better): its goal score."""
         return result.score
 
-    def search(self, attack: Attack, initial: GoalResult) -> GoalResult:
+    def search(self, attack: AttackParts, initial: GoalResult) -> GoalResult:
         beam, best = [initial], initial
         iterations = math.inf if self.max_iterations is None else self.max_iterations
         step = 0

@@ -30,7 +30,7 @@ except ImportError as err:  # pragma: no cover - exercised only where TextAttack
         "(our own recipes in costeff_same.attacks do not need it)"
     ) from err
 
-from .victim import MultiExitVictim
+from costeff_same.attacks.victim import MultiExitVictim
 
 
 class TextAttackVictim(ModelWrapper):

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import warnings
 
-from .attack import Attack
-from .constraints import (
+from costeff_same.attacks.attack import Attack
+from costeff_same.attacks.constraints import (
     MinWordLength,
     NoAntonymSwap,
     RepeatModification,
     SentenceSimilarity,
     StopwordModification,
 )
-from .goal_functions import UntargetedClassification
-from .resources import wordnet_available
-from .search import GreedyWordSwapWIR
-from .transformations import EmbeddingNeighbourSwap
-from .victim import MultiExitVictim
+from costeff_same.attacks.goal_functions import UntargetedClassification
+from costeff_same.attacks.resources import wordnet_available
+from costeff_same.attacks.search import GreedyWordSwapWIR
+from costeff_same.attacks.transformations import EmbeddingNeighbourSwap
+from costeff_same.attacks.victim import MultiExitVictim
 
 NAME = "textfooler"
 
@@ -89,4 +89,4 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, antonym_filt
     # replacement as filtering every candidate first; the queries then also count candidates
     # the similarity constraint rejects.
     search = GreedyWordSwapWIR("delete", lazy_constraints=True)
-    return Attack(goal, transformation, constraints, search, name=NAME)
+    return Attack(goal, constraints, transformation, search, name=NAME)

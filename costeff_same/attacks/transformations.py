@@ -31,7 +31,8 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import torch
 
-from .text import AttackedText
+from costeff_same.attacks.resources import load_wordnet, minilm
+from costeff_same.attacks.text import AttackedText
 
 #: Latin letters and look-alike letters from other scripts (Cyrillic, Greek, Armenian).
 HOMOGLYPHS: dict[str, str] = {
@@ -140,8 +141,6 @@ class WordNetSynonymSwap(Transformation):
     def __init__(self, wordnet=None):
         super().__init__()
         if wordnet is None:
-            from .resources import load_wordnet
-
             wordnet = load_wordnet()
         self.wordnet = wordnet
         self._synonyms = functools.lru_cache(maxsize=100_000)(self._lookup)
@@ -203,8 +202,6 @@ class EmbeddingNeighbourSwap(Transformation):
         ``##`` pieces, no special or unused tokens): about 20,000 words. This stands in for
         the counter-fitted vectors TextFooler uses (not available offline).
         """
-        from .resources import minilm
-
         model, tokenizer = minilm()
         vocab = tokenizer.get_vocab()
         words = sorted((w for w in vocab if w.isalpha() and w.isascii() and len(w) > 1), key=vocab.get)

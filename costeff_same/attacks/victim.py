@@ -4,7 +4,7 @@ Every query answers, for one text, the **prediction** the deployed model serves,
 **exit layer** (1..L) at which it leaves, the class probabilities at that exit and, on
 request, **every exit's probabilities** (SAME, Chen et al., 2023, uses all internal
 predictions). Two paths, which agree exactly on exit layers and predictions
-(:mod:`costeff_same.exits`):
+(:mod:`costeff_same.core.exits`):
 
 - ``all_exits=False`` (the default): batched early exit; rows leave the batch at their
   exit, so a query costs what the deployed model spends on it;
@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..exits import ExitPolicy, early_exit_forward, simulate_exits
-from ..modeling import MultiExitBertForSequenceClassification
-from .text import AttackedText
+from costeff_same.attacks.text import AttackedText
+from costeff_same.core.data import length_sorted_batches
+from costeff_same.core.exits import ExitPolicy, early_exit_forward, simulate_exits
+from costeff_same.core.modeling import MultiExitBertForSequenceClassification
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,6 @@ class MultiExitVictim:
         """True when ``text`` would be answered from the cache (no model evaluation)."""
         return (text, all_exits) in self._cache
 
-    def clear_cache(self) -> None:
-        """Forget every cached answer (the counters are kept)."""
-        self._cache.clear()
-
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Tokenise and pad ``texts`` as one batch: tensors ``(len(texts), seq_len)``."""
         padding = "max_length" if self.pad_to else "longest"
@@ -192,10 +189,8 @@ class MultiExitVictim:
     @torch.inference_mode()
     def _run(self, texts: list[str], all_exits: bool) -> list[VictimOutput]:
         lengths = [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
-        order = np.argsort(lengths, kind="stable")
         out: list[VictimOutput | None] = [None] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for idx in length_sorted_batches(lengths, self.batch_size):
             batch = self.encode([texts[i] for i in idx])
             types = batch.get("token_type_ids")
             if all_exits:

@@ -1,4 +1,4 @@
-"""COST-EFF (Shen et al., EMNLP 2022): slenderized multi-exit models (papers.md section 1).
+"""COST-EFF (Shen et al., EMNLP 2022): slenderized multi-exit models (Shen et al., 2022; the book's methods page).
 
 - :mod:`~costeff_same.compression.importance`: first-order Taylor importance of heads and
   FFN neurons under the all-exit distillation loss;
@@ -8,5 +8,5 @@
   and the exit mappings;
 - :mod:`~costeff_same.compression.pipeline`: teacher -> teaching assistant -> iterative
   slenderization -> recovery, each stage cached and resumable, and the baselines;
-- :mod:`~costeff_same.compression.experiment`: chapter 2's comparison at matched FLOPs.
+- :mod:`~costeff_same.chapters.costeff`: chapter 2's comparison at matched FLOPs.
 """

@@ -1,4 +1,4 @@
-"""Distillation losses of COST-EFF (Shen et al., EMNLP 2022; papers.md section 1).
+"""Distillation losses of COST-EFF (Shen et al., EMNLP 2022, section 3.3; the methods page).
 
 - **Prediction distillation**: ``CE(student / T, softmax(teacher / T))``, the soft
   cross-entropy at temperature ``T`` (COST-EFF uses ``T = 1``), mixed with the hard-label
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..modeling import task_loss
+from costeff_same.core.modeling import task_loss
 
 MAPPINGS = ("exit_to_exit", "exit_to_final")
 EXIT_SETS = ("all", "final")
@@ -33,7 +33,7 @@ def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tenso
                        temperature: float = 1.0) -> torch.Tensor:
     """Soft cross-entropy ``-sum_c softmax(t / T)_c log_softmax(s / T)_c``, mean over the batch.
 
-    COST-EFF's prediction distillation (papers.md section 1, "Losses"); no ``T**2`` factor.
+    COST-EFF's prediction distillation (Shen et al., 2022, section 3.3); no ``T**2`` factor.
 
     Args:
         student_logits: ``(batch, num_labels)``.

@@ -1,4 +1,6 @@
-"""First-order Taylor importance of attention heads and FFN neurons (COST-EFF, papers.md section 1).
+"""First-order Taylor importance of attention heads and FFN neurons.
+
+COST-EFF (Shen et al., 2022, section 3.2) after Molchanov et al. (2017); the methods page.
 
 Before each slenderization event COST-EFF scores every weight by
 ``I = |theta * sum_batches dL/dtheta|`` over one pass of the training data with dropout
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..modeling import MultiExitBertForSequenceClassification
+from costeff_same.core.modeling import MultiExitBertForSequenceClassification
 
 
 @dataclass

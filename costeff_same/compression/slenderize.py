@@ -1,4 +1,6 @@
-"""Slenderization: narrower heads/FFN and a factorised embedding (COST-EFF, papers.md section 1).
+"""Slenderization: narrower heads/FFN and a factorised embedding.
+
+COST-EFF (Shen et al., 2022, section 3.2); the methods page.
 
 COST-EFF keeps the depth and the residual width and prunes the width:
 
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification
-from .importance import Importance
+from costeff_same.compression.importance import Importance
+from costeff_same.core.modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def prune_schedule(start: Shape, heads: int, ffn: int, embedding_rank: int | Non
         frac = e / events
         layer_heads = tuple(max(h - e, heads) for h in start.heads)
         layer_ffn = tuple(round(f + (ffn - f) * frac) for f in start.ffn)
-        rank = start.embedding_rank if embedding_rank is None else round(start_rank + (embedding_rank - start_rank) * frac)
+        rank = (start.embedding_rank if embedding_rank is None
+                else round(start_rank + (embedding_rank - start_rank) * frac))
         if rank is not None and rank >= hidden_size and start.embedding_rank is None:
             rank = None  # still the whole embedding: a rank-H factorisation would only add parameters
         shapes.append(Shape(layer_heads, layer_ffn, rank))
@@ -210,7 +213,8 @@ def slenderize(model: MultiExitBertForSequenceClassification, importance: Import
     return new.train(model.training)
 
 
-def truncate_depth(model: MultiExitBertForSequenceClassification, layers: int) -> MultiExitBertForSequenceClassification:
+def truncate_depth(model: MultiExitBertForSequenceClassification,
+                   layers: int) -> MultiExitBertForSequenceClassification:
     """A new model made of ``model``'s first ``layers`` layers and their exits (a depth-truncated baseline).
 
     Pure: ``model`` is not changed. For ``deebert`` exits the first ``layers`` poolers are

@@ -1,6 +1,6 @@
 """Exit policies and batched early-exit inference.
 
-Policies (papers.md sections 1-3):
+Policies (Xin et al., 2020; Zhou et al., 2020; Shen et al., 2022; the methods page):
 
 - ``entropy`` (DeeBERT, COST-EFF): exit at the first layer whose softmax entropy (nats)
   is below the entropy threshold ``tau``.
@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .modeling import MultiExitBertForSequenceClassification, MultiExitOutput
-
-POLICIES = ("entropy", "patience", "maxprob")
+from costeff_same.core.modeling import MultiExitBertForSequenceClassification, MultiExitOutput
+from costeff_same.foundations.registry import POLICIES
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -114,7 +113,12 @@ class ExitDecision:
     @property
     def predictions(self) -> np.ndarray:
         """``(N,)`` argmax class (or the value, for regression)."""
-        return self.logits[:, 0] if self.logits.shape[-1] == 1 else self.logits.argmax(-1)
+        return predictions_of(self.logits)
+
+
+def predictions_of(logits: np.ndarray) -> np.ndarray:
+    """Argmax class of ``(..., C)`` logits, or the value for regression (``C == 1``)."""
+    return logits[..., 0] if logits.shape[-1] == 1 else logits.argmax(-1)
 
 
 def simulate_exits(exit_logits: torch.Tensor | np.ndarray, policy: ExitPolicy) -> ExitDecision:

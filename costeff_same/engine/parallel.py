@@ -11,7 +11,7 @@ one and on two threads differs in the last bits and, after hundreds of steps, in
 :func:`run_graph` runs a graph of tasks (each a picklable callable with its arguments and
 the names of the tasks it needs first) in ``workers`` spawned processes (quiet: no library
 progress bars), or in this one when ``workers == 1``; tasks communicate through the
-results cache only (:func:`costeff_same.results.load_or_run`), never through return values.
+results cache only (:func:`costeff_same.engine.results.load_or_run`), never through return values.
 """
 
 from __future__ import annotations

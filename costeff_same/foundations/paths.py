@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = PACKAGE_DIR.parent
 CONFIGS_DIR = REPO_DIR / "configs"
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"

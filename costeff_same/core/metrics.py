@@ -1,6 +1,6 @@
 """Metrics: task metrics, exit and efficiency metrics, measured FLOPs and wall-clock.
 
-Named as the field names them (papers.md section 4):
+Named as the field names them (Xin et al., 2020; Chen et al., 2023; the methods page):
 
 - exit layer (1..L) per example; mean exit layer; **speedup** = L / mean exit layer;
   **efficiency gain** g = 1 - mean exit layer / L; **efficiency-gain reduction**
@@ -19,15 +19,15 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.stats import pearsonr, spearmanr
+from scipy.stats import pearsonr, spearmanr, wilcoxon
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data import Encoded
-from .exits import ExitPolicy, early_exit_forward
-from .modeling import MultiExitBertForSequenceClassification
-
-TASK_METRICS = ("accuracy", "f1", "matthews", "pearson_spearman")
+from costeff_same.core.data import Encoded
+from costeff_same.core.exits import ExitPolicy, early_exit_forward, predictions_of
+from costeff_same.core.modeling import MultiExitBertForSequenceClassification
+from costeff_same.foundations.records import EfficiencyChange, ExitStats
+from costeff_same.foundations.registry import TASK_METRICS
 
 
 def task_metric(name: str, predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -47,17 +47,12 @@ def task_metric(name: str, predictions: np.ndarray, labels: np.ndarray) -> float
     raise ValueError(f"unknown metric {name!r}; accepted: {', '.join(TASK_METRICS)}")
 
 
-def predictions_of(logits: np.ndarray) -> np.ndarray:
-    """Argmax class of ``(..., C)`` logits, or the value for regression (``C == 1``)."""
-    return logits[..., 0] if logits.shape[-1] == 1 else logits.argmax(-1)
-
-
 def per_exit_metric(metric: str, exit_logits: np.ndarray, labels: np.ndarray) -> list[float]:
     """The task metric of every exit: ``(L, N, C)`` logits -> ``L`` floats."""
     return [task_metric(metric, predictions_of(z), labels) for z in exit_logits]
 
 
-def exit_stats(exit_layer: np.ndarray, depth: int) -> dict[str, float | list[int]]:
+def exit_stats(exit_layer: np.ndarray, depth: int) -> ExitStats:
     """Mean exit layer, speedup, efficiency gain and the exit-layer histogram.
 
     Args:
@@ -82,6 +77,37 @@ def exit_stats(exit_layer: np.ndarray, depth: int) -> dict[str, float | list[int
 def efficiency_gain_reduction(gain_clean: float, gain_adv: float) -> float:
     """SAME's efficiency-gain reduction ``(g_clean - g_adv) / g_clean`` (nan when g_clean is 0)."""
     return (gain_clean - gain_adv) / gain_clean if gain_clean > 0 else float("nan")
+
+
+def efficiency_change(clean: np.ndarray, adv: np.ndarray, depth: int) -> EfficiencyChange:
+    """Efficiency before and after an attack on the same examples (Chen et al., 2023, section 4).
+
+    Args:
+        clean: ``(N,)`` exit layers of the clean texts (1..L).
+        adv: ``(N,)`` exit layers of their adversarial texts.
+        depth: L.
+
+    Returns:
+        ``examples``; ``mean_exit_layer``, ``speedup``, ``efficiency_gain`` and ``histogram``
+        with the suffixes ``_clean`` and ``_adv``; the ``efficiency_gain_reduction``; the
+        shares of examples that exit ``later`` and ``earlier``, the ``mean_shift`` (layers);
+        and ``wilcoxon_p``, the two-sided p-value of the paired Wilcoxon signed-rank test of
+        the exit-layer shifts (scipy; 1.0 when nothing moved). ``{"examples": 0}`` when N = 0.
+    """
+    clean, adv = np.asarray(clean), np.asarray(adv)
+    if len(clean) == 0:
+        return {"examples": 0}
+    before, after = exit_stats(clean, depth), exit_stats(adv, depth)
+    moved = adv != clean
+    p_value = float(wilcoxon(adv[moved], clean[moved]).pvalue) if moved.sum() >= 1 else 1.0
+    return {
+        "examples": len(clean),
+        **{f"{k}_clean": before[k] for k in ("mean_exit_layer", "speedup", "efficiency_gain", "histogram")},
+        **{f"{k}_adv": after[k] for k in ("mean_exit_layer", "speedup", "efficiency_gain", "histogram")},
+        "efficiency_gain_reduction": efficiency_gain_reduction(before["efficiency_gain"], after["efficiency_gain"]),
+        "later": float(np.mean(adv > clean)), "earlier": float(np.mean(adv < clean)),
+        "mean_shift": float(np.mean(adv - clean)), "wilcoxon_p": p_value,
+    }
 
 
 def _count(fn: Callable[[], object]) -> int:
@@ -121,6 +147,42 @@ def cumulative_flops(model: MultiExitBertForSequenceClassification, seq_len: int
     return np.asarray(out, dtype=np.int64)
 
 
+#: ``{seq_len: (L,) FLOPs through exit k}`` of one model
+FlopsTable = dict[int, np.ndarray]
+
+
+def flops_table(model: MultiExitBertForSequenceClassification, lengths: np.ndarray) -> FlopsTable:
+    """``{seq_len: (L,) FLOPs through exit k}`` for every distinct length, from measured counts.
+
+    FLOPs at batch 1 are a polynomial of degree at most 2 in the sequence length (linear
+    layers grow with ``n``, attention scores with ``n**2``, exits are constant), so the
+    counts measured by ``torch.utils.flop_counter`` at three lengths determine every other
+    length exactly. A fourth measured length checks the interpolation; if it does not
+    agree to the FLOP, every length is measured instead.
+    """
+    distinct = [int(n) for n in np.unique(lengths)]
+    if len(distinct) <= 4:
+        return {n: cumulative_flops(model, n) for n in distinct}
+    probes = [distinct[0], distinct[len(distinct) // 2], distinct[-1]]
+    check = distinct[len(distinct) // 4]
+    measured = {n: cumulative_flops(model, n) for n in probes + [check]}
+    x = np.asarray(probes, dtype=np.float64)
+    coeffs = [np.polyfit(x, np.asarray([measured[n][k] for n in probes], dtype=np.float64), 2)
+              for k in range(model.num_layers)]
+
+    def interpolate(n: int) -> np.ndarray:
+        return np.asarray([round(float(np.polyval(c, n))) for c in coeffs], dtype=np.int64)
+
+    if not np.array_equal(interpolate(check), measured[check]):
+        return {n: cumulative_flops(model, n) for n in distinct}
+    return {n: measured[n] if n in measured else interpolate(n) for n in distinct}
+
+
+def mean_flops(table: FlopsTable, lengths: np.ndarray, exit_layer: np.ndarray) -> float:
+    """Mean FLOPs per example, each at its own length (tokens) and exit layer (1..L)."""
+    return float(np.mean([table[int(n)][int(k) - 1] for n, k in zip(lengths, exit_layer)]))
+
+
 def flops_per_example(model: MultiExitBertForSequenceClassification, lengths: np.ndarray,
                       exit_layer: np.ndarray | None = None) -> float:
     """Mean measured FLOPs per example, each at its own length and exit layer.
@@ -132,8 +194,7 @@ def flops_per_example(model: MultiExitBertForSequenceClassification, lengths: np
     """
     lengths = np.asarray(lengths)
     exit_layer = np.full(len(lengths), model.num_layers) if exit_layer is None else np.asarray(exit_layer)
-    table = {int(n): cumulative_flops(model, int(n)) for n in np.unique(lengths)}
-    return float(np.mean([table[int(n)][k - 1] for n, k in zip(lengths, exit_layer)]))
+    return mean_flops(flops_table(model, lengths), lengths, exit_layer)
 
 
 def count_parameters(model: torch.nn.Module, embeddings: bool = True) -> int:
@@ -144,8 +205,11 @@ def count_parameters(model: torch.nn.Module, embeddings: bool = True) -> int:
 
 @torch.no_grad()
 def time_inference(model: MultiExitBertForSequenceClassification, data: Encoded, batch_size: int,
-                   policy: ExitPolicy | None = None, limit: int | None = None) -> dict[str, float]:
+                   policy: ExitPolicy | None = None, limit: int | None = None, repeats: int = 1) -> dict[str, float]:
     """Wall-clock of inference over ``data`` (batches ordered by length, as served).
+
+    The first batch is run once untimed (warm-up); then ``repeats`` timed passes, of which
+    the fastest counts.
 
     Args:
         model: the multi-exit model.
@@ -153,10 +217,17 @@ def time_inference(model: MultiExitBertForSequenceClassification, data: Encoded,
         batch_size: examples per forward.
         policy: None runs every layer (the static model); otherwise batched early exit.
         limit: time only the first ``limit`` examples (in length order).
+        repeats: timed passes (>= 1).
 
     Returns:
-        ``{"seconds", "examples", "examples_per_second", "ms_per_example"}``.
+        ``{"seconds", "examples", "examples_per_second", "ms_per_example"}``: seconds of one
+        pass over the examples.
+
+    Raises:
+        ValueError: for ``repeats < 1``.
     """
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} must be >= 1")
     model.eval()
     batches = [b for _, b in data.eval_batches(batch_size)]
     if limit is not None:
@@ -167,9 +238,11 @@ def time_inference(model: MultiExitBertForSequenceClassification, data: Encoded,
     run = (lambda b: model(**b)) if policy is None else (
         lambda b: early_exit_forward(model, b["input_ids"], b["attention_mask"], policy, b.get("token_type_ids")))
     run(batches[0])  # warm-up
-    start = time.perf_counter()
-    for b in batches:
-        run(b)
-    seconds = time.perf_counter() - start
+    seconds = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for b in batches:
+            run(b)
+        seconds = min(seconds, time.perf_counter() - start)
     return {"seconds": seconds, "examples": n, "examples_per_second": n / seconds,
             "ms_per_example": 1000 * seconds / n}

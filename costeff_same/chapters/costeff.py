@@ -1,10 +1,10 @@
-"""Chapter 2: COST-EFF against its baselines and ablations, at matched FLOPs (papers.md section 1).
+"""Chapter 2: COST-EFF against its baselines and ablations, at matched FLOPs (Shen et al., 2022, section 4).
 
 :func:`run_costeff` takes a :class:`CostEffExperimentConfig`, obtains every model through
 its cached stage (:mod:`costeff_same.compression.pipeline`) and evaluates each one the same
 way: per-exit accuracy, parameters (with and without embeddings, and as deployed: a static
 model carries no intermediate exits), FLOPs per example measured with
-``torch.utils.flop_counter`` (:func:`costeff_same.metrics.cumulative_flops`, each example at
+``torch.utils.flop_counter`` (:func:`costeff_same.core.metrics.cumulative_flops`, each example at
 its own length and exit layer), an entropy-threshold sweep, and an operating point chosen
 on the validation split (chapter 1's rule).
 
@@ -23,40 +23,27 @@ import functools
 import time
 from typing import Any
 
-import numpy as np
-
-from ..config import (
+from costeff_same.compression.evaluate import evaluate_model
+from costeff_same.compression.graph import stage_model, train_models
+from costeff_same.compression.pipeline import slender_model, stage_data
+from costeff_same.compression.slenderize import shape_of
+from costeff_same.compression.stages import DepthConfig, DistillConfig, RecoverConfig, SlenderizeConfig, TAConfig
+from costeff_same.core.metrics import count_parameters
+from costeff_same.engine.parallel import available_cores
+from costeff_same.engine.results import load_or_run, stage
+from costeff_same.engine.training import set_threads
+from costeff_same.foundations.config import (
     DATA_KEYS,
     ConfigError,
     DataConfig,
     StageConfig,
     TrainConfig,
     TrainedModelConfig,
-    check_parameters,
     pick,
 )
-from ..data import Encoded
-from ..exits import ExitPolicy, simulate_exits
-from ..experiments import operating_point
-from ..metrics import count_parameters, cumulative_flops, exit_stats, per_exit_metric, task_metric
-from ..modeling import MultiExitBertForSequenceClassification
-from ..parallel import Task, available_cores, run_graph
-from ..results import load_or_run
-from ..training import collect_exit_logits, set_threads
-from .pipeline import (
-    DepthConfig,
-    DistillConfig,
-    RecoverConfig,
-    SlenderizeConfig,
-    TAConfig,
-    depth_model,
-    is_trained,
-    recovered_model,
-    stage_data,
-    ta_model,
-    teacher_model,
-)
-from .slenderize import shape_of
+from costeff_same.foundations.schema import Param, Schema
+from costeff_same.selection import comparisons
+from costeff_same.zoo import trained_model
 
 #: the paper's claim (abstract): share of BERT-base's GLUE performance, parameter and FLOPs fractions
 PAPER_CLAIM = {"retention": 0.965, "parameter_fraction": 1 / 8, "flops_fraction": 1 / 19}
@@ -99,8 +86,9 @@ class CostEffExperimentConfig(StageConfig):
 
     def models(self) -> dict[str, tuple[str, StageConfig]]:
         """``{name: (kind, stage config)}`` in display order; kind is ``multi_exit`` or ``static``."""
-        out: dict[str, tuple[str, StageConfig]] = {"teacher": ("multi_exit", self.teacher),
-                                                   "ta": ("multi_exit", self.ta), "costeff": ("multi_exit", self.costeff)}
+        out: dict[str, tuple[str, StageConfig]] = {
+            "teacher": ("multi_exit", self.teacher), "ta": ("multi_exit", self.ta),
+            "costeff": ("multi_exit", self.costeff)}
         if self.no_ta is not None:
             out["no_ta"] = ("multi_exit", self.no_ta)
         if self.final_importance is not None:
@@ -112,20 +100,47 @@ class CostEffExperimentConfig(StageConfig):
         return out
 
 
-CHAPTER2_PARAMETERS = {
-    "task": str, "data_file": (str, type(None)), "backbone": str, "seed": int, "max_length": int,
-    "train_size": (int, type(None)), "eval_size": (int, type(None)), "batch_size": int,
-    "teacher_epochs": int, "teacher_exit_epochs": int, "teacher_learning_rate": float,
-    "teacher_exit_learning_rate": float, "exit_pooling": str,
-    "ta_init": str, "ta_representation_epochs": float, "ta_prediction_epochs": float, "ta_learning_rate": float,
-    "temperature": float, "hidden_weight": float, "cache_teacher": bool,
-    "target_heads": int, "target_ffn": int, "target_embedding_rank": (int, type(None)),
-    "importance_examples": (int, type(None)), "event_epochs": float, "representation_fraction": float,
-    "slender_learning_rate": float, "lr_growth": float,
-    "recovery_representation_epochs": float, "recovery_prediction_epochs": float, "evaluations": int,
-    "static_heads": list, "depth_layers": list, "depth_epochs": float, "ablations": bool,
-    "entropy_thresholds": list, "tolerance": float, "budget_tolerance": float,
-}
+#: chapter 2's notebook parameters (defaults: ``configs/default.yaml``)
+COSTEFF_SCHEMA = Schema("02_costeff", {
+    "task": Param("str", 'task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local'),
+    "data_file": Param("Optional[str]", 'path of a local .csv, .tsv or .jsonl file (task local)'),
+    "backbone": Param("str", 'backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id'),
+    "seed": Param("int", 'seeds the split, initialisation, data order, dropout and importance samples'),
+    "max_length": Param("int", 'tokens per example; longer texts are truncated and counted'),
+    "train_size": Param("Optional[int]", 'subsample the training split to this many examples (None: all)'),
+    "eval_size": Param("Optional[int]", 'subsample validation and test to this many examples each (None: all)'),
+    "batch_size": Param("int", 'examples per training step (teacher and every distillation stage)'),
+    "teacher_epochs": Param("int", 'teacher fine-tuning epochs (chapter 1 DeeBERT stage 1, so the same cached model)'),
+    "teacher_exit_epochs": Param("int", "chapter 1's DeeBERT stage 2 (the teacher's own exits, shown for reference)"),
+    "teacher_learning_rate": Param("float", 'teacher fine-tuning learning rate (as chapter 1)'),
+    "teacher_exit_learning_rate": Param("float", "chapter 1's DeeBERT stage-2 learning rate"),
+    "exit_pooling": Param("str", 'what every exit reads: cls (the paper) or mean (MiniLM is a mean-pooled encoder)'),
+    "ta_init": Param("str", 'TA starts from: teacher (its fine-tuned encoder) or backbone (pre-trained)'),
+    "ta_representation_epochs": Param("float", 'TA hidden-state-only distillation epochs'),
+    "ta_prediction_epochs": Param("float", 'TA prediction distillation epochs'),
+    "ta_learning_rate": Param("float", 'TA (and depth-truncated baseline) learning rate'),
+    "temperature": Param("float", 'distillation temperature T (COST-EFF: 1)'),
+    "hidden_weight": Param("float", 'weight of the hidden-state MSE beside the prediction loss'),
+    "precompute_teacher": Param("bool", "precompute the frozen teacher's outputs on the training split (float16)"),
+    "target_heads": Param("int", 'attention heads kept per layer'),
+    "target_ffn": Param("int", 'FFN width kept per layer'),
+    "target_embedding_rank": Param("Optional[int]", 'rank of the factorised word embedding (None: keep it whole)'),
+    "importance_examples": Param("Optional[int]", 'training examples per importance pass (None: all, as the paper)'),
+    "event_epochs": Param("float", 'training epochs after each prune event'),
+    "representation_fraction": Param("float", 'first part of each period trained on hidden states only'),
+    "slender_learning_rate": Param("float", 'learning rate of the first event and of recovery'),
+    "lr_growth": Param("float", 'learning rate multiplied by this after each event (COST-EFF: about 12%)'),
+    "recovery_representation_epochs": Param("float", 'recovery epochs on hidden states only'),
+    "recovery_prediction_epochs": Param("float", 'recovery epochs on predictions + hidden states'),
+    "evaluations": Param("int", 'validation checks during recovery (the best mean-exit checkpoint is kept)'),
+    "static_heads": Param("list[int]", 'static slender baselines (FFN and rank scale with the heads)'),
+    "depth_layers": Param("list[int]", "depth-truncated baselines: the teacher's first k layers"),
+    "depth_epochs": Param("float", 'distillation epochs of each depth-truncated baseline'),
+    "ablations": Param("bool", 'also run COST-EFF without TA and with final-exit-only importance'),
+    "entropy_thresholds": Param("list[float]", 'sweep (nats)'),
+    "tolerance": Param("float", 'operating point: lose at most this much validation metric against the last exit'),
+    "budget_tolerance": Param("float", 'FLOPs match a budget when within this fraction of it'),
+})
 
 
 def costeff_config(**params: Any) -> CostEffExperimentConfig:
@@ -141,8 +156,7 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
         ConfigError: for an unknown parameter (the accepted ones are listed) or a value of
             the wrong type.
     """
-    check_parameters(params, CHAPTER2_PARAMETERS)
-    p = dict(params)
+    p = COSTEFF_SCHEMA.complete(params)
     data = DataConfig.from_dict(pick(p, DATA_KEYS))
     renames = {"teacher_epochs": "epochs", "teacher_exit_epochs": "exit_epochs",
                "teacher_learning_rate": "learning_rate", "teacher_exit_learning_rate": "exit_learning_rate"}
@@ -150,7 +164,7 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
                                    **pick(p, ("backbone", "seed", "batch_size", "exit_pooling")),
                                    **{new: p[old] for old, new in renames.items() if old in p}})
     teacher = TrainedModelConfig(data, train)
-    optim = pick(p, ("batch_size", "seed", "temperature", "hidden_weight", "cache_teacher"))
+    optim = pick(p, ("batch_size", "seed", "temperature", "hidden_weight", "precompute_teacher"))
     ta_optim = DistillConfig.from_dict({**optim, **({"learning_rate": p["ta_learning_rate"]}
                                                     if "ta_learning_rate" in p else {})})
     ta = TAConfig.from_dict({
@@ -201,220 +215,18 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     })
 
 
-# -- evaluation ----------------------------------------------------------------------------------
-
-def flops_table(model: MultiExitBertForSequenceClassification, lengths: np.ndarray) -> dict[int, np.ndarray]:
-    """``{seq_len: (L,) FLOPs through exit k}`` for every distinct length, from measured counts.
-
-    FLOPs at batch 1 are a polynomial of degree at most 2 in the sequence length (linear
-    layers grow with ``n``, attention scores with ``n**2``, exits are constant), so the
-    counts measured by ``torch.utils.flop_counter`` at three lengths determine every other
-    length exactly. A fourth measured length checks the interpolation; if it does not
-    agree to the FLOP, every length is measured instead.
-    """
-    distinct = [int(n) for n in np.unique(lengths)]
-    if len(distinct) <= 4:
-        return {n: cumulative_flops(model, n) for n in distinct}
-    probes = [distinct[0], distinct[len(distinct) // 2], distinct[-1]]
-    check = distinct[len(distinct) // 4]
-    measured = {n: cumulative_flops(model, n) for n in probes + [check]}
-    x = np.asarray(probes, dtype=np.float64)
-    coeffs = [np.polyfit(x, np.asarray([measured[n][k] for n in probes], dtype=np.float64), 2)
-              for k in range(model.num_layers)]
-
-    def interpolate(n: int) -> np.ndarray:
-        return np.asarray([round(float(np.polyval(c, n))) for c in coeffs], dtype=np.int64)
-
-    if not np.array_equal(interpolate(check), measured[check]):
-        return {n: cumulative_flops(model, n) for n in distinct}
-    return {n: measured[n] if n in measured else interpolate(n) for n in distinct}
-
-
-def mean_flops(table: dict[int, np.ndarray], lengths: np.ndarray, exit_layer: np.ndarray) -> float:
-    """Mean FLOPs per example, each at its own length and exit layer (1..L)."""
-    return float(np.mean([table[int(n)][int(k) - 1] for n, k in zip(lengths, exit_layer)]))
-
-
-def deployed_parameters(model: MultiExitBertForSequenceClassification, static: bool) -> int:
-    """Parameters as deployed: a static model carries only its last exit (pooler + classifier)."""
-    total = count_parameters(model)
-    if not static:
-        return total
-    last = model.num_layers - 1
-    unused = 0
-    for name, p in model.named_parameters():
-        parts = name.split(".")
-        if parts[0] == "classifiers" and int(parts[1]) != last:
-            unused += p.numel()
-        if parts[0] == "poolers" and model.config.exit_style == "deebert" and int(parts[1]) != last:
-            unused += p.numel()
-    return total - unused
-
-
-def _sweep(logits: np.ndarray, labels: np.ndarray, lengths: np.ndarray, table, metric: str,
-           thresholds: tuple[float, ...]) -> list[dict[str, Any]]:
-    depth = logits.shape[0]
-    rows = []
-    for tau in thresholds:
-        decision = simulate_exits(logits, ExitPolicy("entropy", tau))
-        stats = exit_stats(decision.exit_layer, depth)
-        rows.append({"policy": "entropy", "value": float(tau),
-                     "metric": task_metric(metric, decision.predictions, labels),
-                     "mean_exit_layer": stats["mean_exit_layer"], "speedup": stats["speedup"],
-                     "histogram": stats["histogram"],
-                     "flops_per_example": mean_flops(table, lengths, decision.exit_layer)})
-    return rows
-
-
-def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str, Encoded], metric: str,
-                   thresholds: tuple[float, ...], static: bool, tolerance: float) -> dict[str, Any]:
-    """Per-exit metric, parameters, measured FLOPs, entropy sweep and operating point of one model.
-
-    A static model is evaluated at its last exit only (threshold 0: no early exit).
-    """
-    model.eval()
-    val, test = data["validation"], data["test"]
-    val_logits, test_logits = collect_exit_logits(model, val), collect_exit_logits(model, test)
-    table = flops_table(model, np.concatenate([val.lengths, test.lengths]))
-    values = (0.0,) if static else tuple(thresholds)
-    val_sweep = _sweep(val_logits, val.labels, val.lengths, table, metric, values)
-    test_sweep = _sweep(test_logits, test.labels, test.lengths, table, metric, values)
-    per_val = per_exit_metric(metric, val_logits, val.labels)
-    per_test = per_exit_metric(metric, test_logits, test.labels)
-    chosen = operating_point(val_sweep, per_val[-1], tolerance)
-    test_point = next(r for r in test_sweep if r["value"] == chosen["value"])
-    full = np.full(len(test), model.num_layers)
-    shape = shape_of(model)
-    single_exit = deployed_parameters(model, True)
-    return {
-        "kind": "static" if static else "multi_exit", "num_layers": model.num_layers,
-        "exit_style": model.config.exit_style, "shape": shape.to_dict(),
-        "parameters": count_parameters(model), "parameters_without_embeddings": count_parameters(model, False),
-        "deployed_parameters": deployed_parameters(model, static),
-        "single_exit_parameters": single_exit,
-        "single_exit_parameters_without_embeddings": (single_exit - count_parameters(model)
-                                                      + count_parameters(model, False)),
-        "per_exit_validation": per_val, "per_exit_test": per_test, "final_exit_metric": per_test[-1],
-        "flops_per_example": mean_flops(table, test.lengths, full),
-        "validation_flops_per_example": mean_flops(table, val.lengths, np.full(len(val), model.num_layers)),
-        "flops_by_exit_at_mean_length": table[min(table, key=lambda n: abs(n - test.lengths.mean()))].tolist(),
-        "sweep_validation": val_sweep, "sweep_test": test_sweep,
-        "operating_point": {"threshold": chosen["value"], "validation_metric": chosen["metric"],
-                            "metric": test_point["metric"], "mean_exit_layer": test_point["mean_exit_layer"],
-                            "speedup": test_point["speedup"], "flops_per_example": test_point["flops_per_example"]},
-    }
-
-
-def matched(curve: dict[str, Any], budget: float, tolerance: float) -> dict[str, Any] | None:
-    """The threshold of ``curve`` that matches a FLOPs ``budget`` (test FLOPs per example).
-
-    Among thresholds whose test FLOPs per example are within ``tolerance`` of the budget,
-    the one with the best *validation* metric (ties: fewer FLOPs); its test figures. None
-    if no threshold matches.
-    """
-    test_rows = {r["value"]: r for r in curve["sweep_test"]}
-    ok = [r for r in curve["sweep_validation"]
-          if abs(test_rows[r["value"]]["flops_per_example"] - budget) <= tolerance * budget]
-    if not ok:
-        return None
-    best = max(ok, key=lambda r: (r["metric"], -test_rows[r["value"]]["flops_per_example"]))
-    test = test_rows[best["value"]]
-    return {"threshold": best["value"], "validation_metric": best["metric"],
-            "validation_flops_per_example": best["flops_per_example"],
-            "metric": test["metric"], "flops_per_example": test["flops_per_example"],
-            "mean_exit_layer": test["mean_exit_layer"]}
-
-
-def comparisons(models: dict[str, dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
-    """Every static model's budget, and each multi-exit model matched to it (see the module docstring)."""
-    rows = []
-    for name, m in models.items():
-        if m["kind"] != "static":
-            continue
-        budget = m["flops_per_example"]
-        row = {"baseline": name, "budget_flops": budget, "baseline_metric": m["final_exit_metric"],
-               "baseline_flops_per_example": m["flops_per_example"], "matches": {}}
-        for other, o in models.items():
-            if o["kind"] == "multi_exit":
-                match = matched(o, budget, tolerance)
-                if match is not None:
-                    match["at_least_as_accurate"] = match["metric"] >= m["final_exit_metric"]
-                    match["test_flops_ratio"] = match["flops_per_example"] / m["flops_per_example"]
-                row["matches"][other] = match
-        rows.append(row)
-    return rows
-
-
-def _learns_from_ta(stage: StageConfig) -> bool:
-    return isinstance(stage, RecoverConfig) and stage.slenderize.ta is not None
-
-
-def training_graph(cfg: CostEffExperimentConfig) -> dict[str, Task]:
-    """Every model of ``cfg`` but the teacher as a :class:`costeff_same.parallel.Task`.
-
-    The models that learn from the TA need it first; the TA leads (it is the longest
-    chain), then the models that learn from the teacher, then those that learn from the TA.
-    """
-    models = cfg.models()
-    names = [n for n in models if n != "teacher"]
-    ordered = [n for n in names if not _learns_from_ta(models[n][1])] + \
-              [n for n in names if _learns_from_ta(models[n][1])]
-    return {name: Task(_model, (name, *models[name]), ("ta",) if _learns_from_ta(models[name][1]) else ())
-            for name in ordered}
-
-
-def train_models(cfg: CostEffExperimentConfig, workers: int | None = None) -> list[str]:
-    """Train (or find cached) every model of ``cfg``, ``workers`` independent stages at a time.
-
-    The teacher comes first, in this process, on every core (it is chapter 1's model and
-    must be the same one); every other stage then trains on one thread in one of
-    ``workers`` processes (:func:`costeff_same.parallel.run_graph`).
-
-    Args:
-        cfg: the comparison.
-        workers: processes side by side (None: one per available core).
-
-    Returns:
-        The model names in the order they finished.
-
-    Raises:
-        ValueError: for ``workers < 1``.
-    """
-    set_threads()
-    teacher_model(cfg.teacher)
-    graph = training_graph(cfg)
-    models = cfg.models()
-    missing = {name: task for name, task in graph.items() if not is_trained(models[name][1])}
-    for name, task in missing.items():      # a cached need is already met
-        missing[name] = dataclasses.replace(task, needs=tuple(n for n in task.needs if n in missing))
-    workers = available_cores() if workers is None else workers
-    finished = run_graph(missing, workers) if missing else []
-    return ["teacher"] + [n for n in graph if n not in missing] + finished
-
-
-def _model(name: str, kind: str, cfg: StageConfig):
-    if name == "teacher":
-        return teacher_model(cfg)
-    if name == "ta":
-        return ta_model(cfg)
-    if isinstance(cfg, DepthConfig):
-        return depth_model(cfg)
-    return recovered_model(cfg)
-
-
 def _stage_records(name: str, cfg: StageConfig, record: dict[str, Any]) -> dict[str, Any]:
     """The training records worth keeping beside the evaluation (the schedule, the selection)."""
     out = {"config_hash": cfg.config_hash(), "seconds": record.get("seconds"), "best": record.get("best"),
            "history": record.get("history")}
     if isinstance(cfg, RecoverConfig):
-        from .pipeline import slender_model
-
         _, slender = slender_model(cfg.slenderize)
         out["slenderize"] = {k: slender[k] for k in ("start_shape", "shape", "events", "steps_per_event", "schedule",
                                                      "initial", "history", "seconds")}
     return out
 
 
+@stage("costeff")
 def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     finished = train_models(cfg, workers)
@@ -423,7 +235,7 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = No
     task, data = stage_data(cfg.teacher)
     models, stages = {}, {}
     for name, (kind, stage_cfg) in cfg.models().items():
-        model, record = _model(name, kind, stage_cfg)
+        model, record = stage_model(name, kind, stage_cfg)
         models[name] = evaluate_model(model, data, task.metric, cfg.entropy_thresholds, kind == "static",
                                       cfg.tolerance)
         stages[name] = _stage_records(name, stage_cfg, record)
@@ -505,9 +317,9 @@ def train_model(cfg: CostEffExperimentConfig, name: str) -> dict[str, Any]:
     if name not in models:
         raise ConfigError(f"unknown model {name!r}; accepted: {', '.join(models)}")
     set_threads()                       # the teacher, if it is trained here, as in chapter 1
-    teacher_model(cfg.teacher)
+    trained_model(cfg.teacher)
     kind, stage_cfg = models[name]
-    model, record = _model(name, kind, stage_cfg)
+    model, record = stage_model(name, kind, stage_cfg)
     return {"model": name, "kind": kind, "config_hash": stage_cfg.config_hash(), "entry": record["_entry"],
             "shape": shape_of(model).to_dict(), "parameters": count_parameters(model),
             "parameters_without_embeddings": count_parameters(model, False),

@@ -1,4 +1,4 @@
-"""Multi-exit fine-tuning regimes, resumable (papers.md section 3).
+"""Multi-exit fine-tuning regimes, resumable (see the book's methods page).
 
 - ``joint``: the unweighted sum of every exit's loss (ElasticBERT, COST-EFF).
 - ``weighted``: PABEE's ``sum_j j * CE_j / sum_j j`` (deeper exits weigh more).
@@ -16,25 +16,20 @@ so an interrupted run resumes and ends with the same weights as an uninterrupted
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from tqdm import tqdm
-from transformers import get_linear_schedule_with_warmup
-from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from .config import TrainConfig
-from .data import Encoded
-from .modeling import MultiExitBertForSequenceClassification, task_loss
+from costeff_same.core.data import Encoded
+from costeff_same.core.modeling import MultiExitBertForSequenceClassification, task_loss
+from costeff_same.engine.trainer import Segment, TrainingInterrupted, run_segments
+from costeff_same.foundations.config import TrainConfig
 
-
-class TrainingInterrupted(RuntimeError):
-    """Raised by the ``interrupt_after`` hook (tests simulate a killed run with it)."""
+__all__ = ["TrainingInterrupted", "collect_exit_logits", "exit_weights", "set_threads", "stages_for", "train"]
 
 
 def exit_weights(regime: str, depth: int) -> torch.Tensor:
@@ -70,20 +65,17 @@ def stages_for(cfg: TrainConfig, depth: int) -> list[Stage]:
     ]
 
 
-def _parameters(model: MultiExitBertForSequenceClassification, stage: Stage, weight_decay: float):
-    if stage.frozen_encoder:
+def _trained_parameters(stage: Stage):
+    """The named parameters ``stage`` trains: all, or on a frozen encoder its exits' heads only."""
+    def select(model: MultiExitBertForSequenceClassification):
+        if not stage.frozen_encoder:
+            return list(model.named_parameters())
         trained = [i for i, w in enumerate(stage.weights) if w > 0]
-        named = [(n, p) for n, p in model.named_parameters()
-                 if n.startswith("classifiers.") and int(n.split(".")[1]) in trained
-                 or n.startswith("poolers.") and model.config.exit_style == "deebert"
-                 and int(n.split(".")[1]) in trained]
-    else:
-        named = list(model.named_parameters())
-    no_decay = ("bias", "LayerNorm.weight")
-    return [
-        {"params": [p for n, p in named if not any(k in n for k in no_decay)], "weight_decay": weight_decay},
-        {"params": [p for n, p in named if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
+        return [(n, p) for n, p in model.named_parameters()
+                if n.startswith("classifiers.") and int(n.split(".")[1]) in trained
+                or n.startswith("poolers.") and model.config.exit_style == "deebert"
+                and int(n.split(".")[1]) in trained]
+    return select
 
 
 def stage_loss(model, batch: dict, stage: Stage) -> torch.Tensor:
@@ -108,13 +100,6 @@ def stage_loss(model, batch: dict, stage: Stage) -> torch.Tensor:
                for w, z in zip(stage.weights.tolist(), exit_logits) if w > 0)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def train(
     model: MultiExitBertForSequenceClassification,
     data: Encoded,
@@ -124,6 +109,10 @@ def train(
     interrupt_after: int | None = None,
 ) -> list[dict]:
     """Fine-tune ``model`` in place under ``cfg``, resuming from ``workdir/checkpoint``.
+
+    Each stage of :func:`stages_for` is one :class:`~costeff_same.engine.trainer.Segment` of
+    the one trainer (:func:`costeff_same.engine.trainer.run_segments`), with the per-tensor
+    AdamW update (``fused=False``).
 
     Args:
         model: the multi-exit model (initialised from a backbone).
@@ -135,64 +124,17 @@ def train(
             call (for tests that simulate a killed run).
 
     Returns:
-        The loss history: one ``{"stage", "epoch", "step", "loss"}`` record per 10 steps.
+        The loss history: one ``{"segment", "step", "loss"}`` record per 10 steps.
     """
-    ckpt_path = Path(workdir) / "checkpoint" / "state.pt"
-    stages = stages_for(cfg, model.num_layers)
-    n = len(data)
-    steps_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
-    position = {"stage": 0, "epoch": 0, "batch": 0}
-    history: list[dict] = []
-    resume = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else None
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        position, history = resume["position"], resume["history"]
-    steps_this_call = 0
-    for s, stage in enumerate(stages):
-        if s < position["stage"]:
-            continue
-        optimizer = torch.optim.AdamW(_parameters(model, stage, cfg.weight_decay), lr=stage.learning_rate)
-        total = steps_per_epoch * stage.epochs
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-        if resume is not None and s == position["stage"]:
-            optimizer.load_state_dict(resume["optimizer"])
-            scheduler.load_state_dict(resume["scheduler"])
-            torch.set_rng_state(resume["rng"])
-        else:
-            torch.manual_seed(cfg.seed * 1000 + s)
-        model.train()
-        for epoch in range(position["epoch"] if s == position["stage"] else 0, stage.epochs):
-            generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + s * 1009 + epoch)
-            order = np.asarray(get_length_grouped_indices(data.lengths.tolist(), cfg.batch_size, generator=generator))
-            first = position["batch"] if (s, epoch) == (position["stage"], position["epoch"]) else 0
-            bar = tqdm(range(first, steps_per_epoch), desc=f"{stage.name} epoch {epoch + 1}/{stage.epochs}",
-                       disable=not progress if progress is not None else None, leave=False)
-            for b in bar:
-                batch = data.batch(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-                loss = stage_loss(model, batch, stage)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                steps_this_call += 1
-                if b % 10 == 0:
-                    history.append({"stage": stage.name, "epoch": epoch, "step": b, "loss": loss.item()})
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-                done = b + 1 == steps_per_epoch
-                nxt = {"stage": s, "epoch": epoch + 1, "batch": 0} if done else {"stage": s, "epoch": epoch, "batch": b + 1}
-                if (b + 1) % cfg.checkpoint_every == 0 or done:
-                    _save_checkpoint(ckpt_path, {
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-                        "position": nxt, "history": history,
-                    })
-                if interrupt_after is not None and steps_this_call >= interrupt_after:
-                    raise TrainingInterrupted(f"interrupted after {steps_this_call} steps")
-        position = {"stage": s + 1, "epoch": 0, "batch": 0}
-        resume = None
-    model.eval()
-    shutil.rmtree(ckpt_path.parent, ignore_errors=True)
+    steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
+    segments = [Segment(stage.name, steps_per_epoch * stage.epochs, stage.learning_rate,
+                        loss=lambda m, idx, stage=stage: (stage_loss(m, data.batch(idx), stage), {}),
+                        parameters=_trained_parameters(stage), fused=False)
+                for stage in stages_for(cfg, model.num_layers)]
+    trained, history, _ = run_segments(model, segments, data.lengths, cfg, workdir, progress=progress,
+                                       interrupt_after=interrupt_after)
+    if trained is not model:
+        model.load_state_dict(trained.state_dict())
     return history
 
 

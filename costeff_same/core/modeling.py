@@ -4,7 +4,7 @@ A BERT encoder with an exit (a classifier) after every layer, in the shape of
 ``transformers``' ``modeling_bert.py``: a config class, blocks in forward order, a
 ``@dataclass`` output. The encoder reuses HF's ``BertEmbeddings`` and ``BertLayer``.
 
-Exit head styles (papers.md section 3):
+Exit head styles (the methods page):
 
 - ``deebert`` (Xin et al., 2020): each exit has its own pooler ``tanh(W h_CLS + b)``,
   then dropout and ``Linear(hidden, num_labels)``. The last exit is exactly
@@ -23,7 +23,7 @@ backbone (DeeBERT's stage 2) cannot learn from it. ``exit_pooling="mean"`` feeds
 the attention-masked mean of the layer's token states instead; the default profile uses
 it, the paper profile keeps ``cls``.
 
-Slender shapes (COST-EFF, papers.md section 1): per-layer kept attention heads (head
+Slender shapes (COST-EFF, Shen et al., 2022, section 3.2): per-layer kept attention heads (head
 size unchanged), per-layer FFN width, and an optional factorised word embedding
 ``Embedding(V, r)`` + ``Linear(r, H, bias=False)``. Depth and residual width are kept.
 
@@ -34,7 +34,7 @@ by ``1/(L-i)`` and the part from deeper layers, which already is the mean over t
 ``L-i-1`` exits, by ``L-i-1``. By induction every exit contributes with weight exactly
 ``1/(L-i)`` at layer ``i`` (``1/L`` at the embeddings), so shallow layers are neither
 swamped by the sum of the deeper exits' losses nor captured by their own exit.
-Read literally, papers.md's sentence ("deeper by ``1/(L-i)``, exit branch by
+Read literally, a summary sentence of the method ("deeper by ``1/(L-i)``, exit branch by
 ``max(1, L-i-1)``") inverts the two factors; that reading weighs exit 1 ``(L-1) * L!``
 times more than the last exit at the embeddings (3,600 times for ``L = 6``) and starves
 the deep exits (our first COST-EFF runs: every exit of the slender model stuck near
@@ -51,8 +51,7 @@ from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import ModelOutput
 
-EXIT_STYLES = ("deebert", "pabee", "costeff")
-EXIT_POOLINGS = ("cls", "mean")
+from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES
 
 
 class MultiExitBertConfig(BertConfig):
@@ -128,7 +127,7 @@ class MultiExitOutput(ModelOutput):
         hidden_states: ``num_layers + 1`` tensors ``(batch, seq_len, hidden)``, embeddings
             first, when ``output_hidden_states=True``.
         exit_layer: ``(batch,)`` exit layer (1..L) taken by each example, for early-exit
-            inference (:func:`costeff_same.exits.early_exit_forward`); None otherwise.
+            inference (:func:`costeff_same.core.exits.early_exit_forward`); None otherwise.
     """
 
     loss: torch.Tensor | None = None
@@ -219,7 +218,7 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
     ``costeff``) and ``self.classifiers`` (one ``Linear(hidden, num_labels)`` per exit).
 
     The step functions :meth:`embed`, :meth:`attention_bias`, :meth:`layer_forward` and
-    :meth:`exit_forward` are what :func:`costeff_same.exits.early_exit_forward` drives
+    :meth:`exit_forward` are what :func:`costeff_same.core.exits.early_exit_forward` drives
     layer by layer; :meth:`forward` composes them over the whole depth.
     """
 

@@ -3,7 +3,7 @@
 Every stage of an experiment is described by a frozen dataclass. ``from_dict`` rejects
 unknown keys and values of the wrong type with a message naming the key, the value and
 what is accepted; ``config_hash`` is a stable sha256 of the canonical JSON form, used as
-the key of the results cache (:mod:`costeff_same.results`).
+the key of the results cache (:mod:`costeff_same.engine.results`).
 
 Profiles (``configs/{smoke,default,paper}.yaml``) hold the notebook parameters of each
 chapter; :func:`load_profile` reads and checks one.
@@ -21,7 +21,9 @@ from typing import Any
 
 import yaml
 
-from .paths import CONFIGS_DIR
+from costeff_same.foundations.integrity import sha256_file
+from costeff_same.foundations.paths import CONFIGS_DIR
+from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES, REGIMES, TASKS
 
 PROFILES = ("smoke", "default", "paper")
 
@@ -114,14 +116,40 @@ class StageConfig:
         """The config as plain JSON-able data (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
+    def key_data(self) -> dict[str, Any]:
+        """What keys this config: its class name and fields, nested configs by their own
+        key data, and every local file (a field declared with :func:`file_field`) by its
+        path *and* the sha256 of its content, so an edited file, or a same-named file in
+        another folder, keys another entry."""
+        out: dict[str, Any] = {"kind": type(self).__name__}
+        for f in dataclasses.fields(self):
+            out[f.name] = _key_value(getattr(self, f.name), f.metadata.get("file", False))
+        return out
+
     def config_hash(self) -> str:
-        """Stable 16-hex-digit key: sha256 of the canonical JSON of the class name + fields."""
-        blob = json.dumps({"kind": type(self).__name__, **self.to_dict()}, sort_keys=True)
+        """Stable 16-hex-digit key: sha256 of the canonical JSON of :meth:`key_data`."""
+        blob = json.dumps(self.key_data(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def replace(self, **changes: Any) -> typing.Self:
         """A copy with some fields changed (checked like ``from_dict``)."""
         return type(self).from_dict({**dataclasses.asdict(self), **changes})
+
+
+def file_field(default: str | None = None) -> Any:
+    """A dataclass field holding a local file path: the file's content keys the config."""
+    return dataclasses.field(default=default, metadata={"file": True})
+
+
+def _key_value(value: Any, is_file: bool) -> Any:
+    if isinstance(value, StageConfig):
+        return value.key_data()
+    if isinstance(value, (tuple, list)):
+        return [_key_value(v, False) for v in value]
+    if is_file and value is not None:
+        path = Path(value)
+        return {"path": value, "sha256": sha256_file(path) if path.is_file() else None}
+    return json.loads(json.dumps(value))
 
 
 def choice(key: str, value: str, accepted: typing.Iterable[str]) -> str:
@@ -134,18 +162,6 @@ def choice(key: str, value: str, accepted: typing.Iterable[str]) -> str:
     if value not in accepted:
         raise ConfigError(f"unknown {key} {value!r}; accepted: {', '.join(accepted)}")
     return value
-
-
-def check_parameters(params: typing.Iterable[str], accepted: typing.Iterable[str]) -> None:
-    """Refuse notebook parameters a chapter does not know.
-
-    Raises:
-        ConfigError: naming the unknown parameters and listing the accepted ones.
-    """
-    accepted = tuple(accepted)
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {unknown}; accepted: {', '.join(accepted)}")
 
 
 def pick(params: dict[str, Any], keys: typing.Iterable[str]) -> dict[str, Any]:
@@ -180,7 +196,6 @@ def load_profile(profile: str) -> dict[str, dict[str, Any]]:
 
 # -- stage configs --------------------------------------------------------------------
 
-REGIMES = ("joint", "weighted", "two_stage")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +203,7 @@ class DataConfig(StageConfig):
     """Which task and how much of it.
 
     Attributes:
-        task: a task of :data:`costeff_same.data.TASKS`.
+        task: a task of :data:`costeff_same.foundations.registry.TASKS`.
         data_file: the user's file for ``task='local'``.
         seed: seeds the split and subsampling.
         max_length: tokens per example (longer texts are truncated and counted).
@@ -197,15 +212,13 @@ class DataConfig(StageConfig):
     """
 
     task: str = "rotten_tomatoes"
-    data_file: str | None = None
+    data_file: str | None = file_field()
     seed: int = 0
     max_length: int = 64
     train_size: int | None = None
     eval_size: int | None = None
 
     def __post_init__(self):
-        from .data import TASKS
-
         choice("task", self.task, TASKS)
         if self.max_length < 8:
             raise ConfigError(f"max_length={self.max_length} must be >= 8")
@@ -216,13 +229,13 @@ DATA_KEYS = tuple(f.name for f in dataclasses.fields(DataConfig))
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(StageConfig):
-    """How one multi-exit model is fine-tuned (:func:`costeff_same.training.train`).
+    """How one multi-exit model is fine-tuned (:func:`costeff_same.engine.training.train`).
 
     Attributes:
-        backbone: a backbone of :mod:`costeff_same.backbones`.
+        backbone: a backbone of :mod:`costeff_same.core.backbones`.
         exit_style: ``deebert``, ``pabee`` or ``costeff`` heads.
         exit_pooling: what each exit reads: ``cls`` (the papers) or ``mean`` (masked mean of
-            the token states; see :mod:`costeff_same.modeling`).
+            the token states; see :mod:`costeff_same.core.modeling`).
         regime: ``joint`` (sum of exit losses), ``weighted`` (PABEE: sum_j j*CE_j / sum_j j),
             ``two_stage`` (DeeBERT: backbone + last exit, then the other exits on the
             frozen backbone).
@@ -254,8 +267,6 @@ class TrainConfig(StageConfig):
     checkpoint_every: int = 50
 
     def __post_init__(self):
-        from .modeling import EXIT_POOLINGS, EXIT_STYLES
-
         choice("exit_style", self.exit_style, EXIT_STYLES)
         choice("exit_pooling", self.exit_pooling, EXIT_POOLINGS)
         choice("regime", self.regime, REGIMES)

@@ -1,0 +1,194 @@
+"""Attack units: one attack against one victim at one operating point, cached.
+
+An attack unit loads a cached victim (:func:`load_victim`: a zoo model behind its exit
+policy), attacks a list of test sentences one by one (:func:`attack_all`) and summarises
+the per-sentence results (:func:`summarize`: accuracy before and after, success rate,
+perturbation rate, queries, seconds, and the efficiency change of
+:func:`costeff_same.core.metrics.efficiency_change`). The accuracy attacks' unit
+(:class:`AccuracyAttackUnitConfig`) lives here; SAME's in :mod:`costeff_same.attacks.same_units`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from costeff_same.attacks import build_recipe
+from costeff_same.attacks.constraints import MinWordLength, StopwordModification
+from costeff_same.attacks.text import AttackedText
+from costeff_same.attacks.transformations import EmbeddingNeighbourSwap
+from costeff_same.attacks.victim import MultiExitVictim
+from costeff_same.core.backbones import load_tokenizer
+from costeff_same.core.exits import ExitPolicy
+from costeff_same.core.metrics import efficiency_change
+from costeff_same.engine.results import load_or_run, no_nan, stage
+from costeff_same.engine.training import set_threads
+from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig, TrainedModelConfig
+from costeff_same.foundations.registry import RECIPES
+from costeff_same.zoo import test_sentences, trained_model
+
+#: TextFooler's word-embedding threshold (Jin et al., 2020), set in counter-fitted space
+PAPER_MIN_COS_SIM = 0.5
+
+
+class RecordingVictim(MultiExitVictim):
+    """A victim that also keeps every batch of texts it sends to the model (cache misses).
+
+    Attributes:
+        log: one ``(all_exits, texts)`` pair per model evaluation call.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.log: list[tuple[bool, list[str]]] = []
+
+    def _run(self, texts, all_exits):
+        self.log.append((all_exits, list(texts)))
+        return super()._run(texts, all_exits)
+
+
+def load_victim(model: TrainedModelConfig, policy: str, policy_value: float, batch_size: int,
+                recording: bool = False) -> MultiExitVictim:
+    """The zoo's model of ``model`` behind exit policy ``policy`` at ``policy_value``.
+
+    Args:
+        model: the cached trained model.
+        policy: ``entropy``, ``patience`` or ``maxprob``; ``policy_value`` its threshold
+            (nats) or patience (layers).
+        batch_size: texts per model forward.
+        recording: a :class:`RecordingVictim` that logs the texts it scores.
+    """
+    net, _ = trained_model(model)
+    cls = RecordingVictim if recording else MultiExitVictim
+    return cls(net, load_tokenizer(model.train.backbone), ExitPolicy(policy, policy_value),
+               max_length=model.data.max_length, batch_size=batch_size)
+
+
+def attack_all(attack, texts: list[str], labels: list[int], seed: int) -> tuple[list[dict[str, Any]], float]:
+    """Every sentence's :meth:`AttackResult.to_dict`, and the seconds the attacks took."""
+    started = time.perf_counter()
+    results = [attack.attack(text, label, seed).to_dict() for text, label in zip(texts, labels)]
+    return results, time.perf_counter() - started
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyAttackUnitConfig(StageConfig):
+    """One recipe against one victim at one operating point (a cached unit).
+
+    Attributes:
+        victim: the trained model of chapter 1.
+        victim_name: ``entropy`` or ``patience``.
+        policy: the exit policy name.
+        policy_value: its threshold (entropy, nats) or patience (layers).
+        recipe: ``pwws``, ``textfooler`` or ``deepwordbug``.
+        num_examples: the first this many sentences of chapter 1's test split.
+        min_cos_sim: TextFooler's least cosine similarity of a swap to its word (None for
+            the other recipes).
+        query_budget: model evaluations per example (None: unlimited).
+        seed: seeds the attacks' random choices.
+        batch_size: texts per victim forward.
+    """
+
+    victim: TrainedModelConfig
+    victim_name: str
+    policy: str
+    policy_value: float
+    recipe: str
+    num_examples: int
+    min_cos_sim: float | None = None
+    query_budget: int | None = None
+    seed: int = 0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; accepted: {', '.join(RECIPES)}")
+        if self.num_examples < 1:
+            raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
+
+    @property
+    def key(self) -> str:
+        """The unit's name in the chapter's record: the recipe, plus TextFooler's threshold when
+        it is not the paper's 0.5 (``textfooler_cos0.4``)."""
+        if self.recipe == "textfooler" and self.min_cos_sim is not None and self.min_cos_sim != PAPER_MIN_COS_SIM:
+            return f"textfooler_cos{self.min_cos_sim:g}"
+        return self.recipe
+
+
+def summarize(results: list[dict[str, Any]], depth: int) -> dict[str, Any]:
+    """The chapter's figures for one (victim, recipe) from its per-example results.
+
+    Args:
+        results: :meth:`AttackResult.to_dict` of every example.
+        depth: L, the victim's number of layers.
+
+    Returns:
+        Counts, accuracy before/after, success rate, perturbation rate, queries and seconds
+        per attacked example, and the efficiency before/after on the attacked examples
+        (``efficiency``) and on the successful ones (``efficiency_succeeded``).
+    """
+    status = np.array([r["status"] for r in results])
+    attacked = status != "skipped"
+    succeeded = status == "succeeded"
+    labels = np.array([r["label"] for r in results])
+    clean = np.array([r["original_exit_layer"] for r in results])
+    adv = np.array([r["perturbed_exit_layer"] for r in results])
+
+    def mean(values, mask):
+        values = np.asarray(values, dtype=float)[mask]
+        return float(values.mean()) if values.size else float("nan")
+
+    n_attacked = int(attacked.sum())
+    return no_nan({
+        "examples": len(results), "attacked": n_attacked, "skipped": int((~attacked).sum()),
+        "succeeded": int(succeeded.sum()), "failed": int((status == "failed").sum()),
+        "accuracy_before": float(np.mean([r["original_prediction"] == y for r, y in zip(results, labels)])),
+        "accuracy_after": float(np.mean([r["perturbed_prediction"] == y for r, y in zip(results, labels)])),
+        "success_rate": float(succeeded.sum() / n_attacked) if n_attacked else float("nan"),
+        "perturbation_rate": mean([r["perturbation_rate"] for r in results], succeeded),
+        "words_changed": mean([r["words_changed"] for r in results], succeeded),
+        "queries_per_example": mean([r["num_queries"] for r in results], attacked),
+        "seconds_per_example": mean([r["seconds"] for r in results], attacked),
+        "budget_exhausted": int(sum(r["budget_exhausted"] for r in results)),
+        "efficiency": efficiency_change(clean[attacked], adv[attacked], depth),
+        "efficiency_succeeded": efficiency_change(clean[succeeded], adv[succeeded], depth),
+    })
+
+
+@stage("accuracy_attack")
+def _run_accuracy_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str, Any]:
+    set_threads()
+    victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size)
+    options = {"min_cos_sim": cfg.min_cos_sim} if cfg.min_cos_sim is not None else {}
+    attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **options)
+    texts, labels = test_sentences(cfg.victim.data, cfg.num_examples, who="the accuracy attacks")
+    results, seconds = attack_all(attack, texts, labels, cfg.seed)
+    return {
+        "victim": cfg.victim_name, "recipe": cfg.recipe, "key": cfg.key, "min_cos_sim": cfg.min_cos_sim,
+        "policy": cfg.policy, "policy_value": cfg.policy_value,
+        "num_layers": victim.num_layers, "attack": attack.describe(), "seconds": seconds,
+        "queries": victim.num_queries, "cache_hits": victim.num_cache_hits,
+        "summary": summarize(results, victim.num_layers), "results": results,
+    }
+
+
+def run_accuracy_unit(cfg: AccuracyAttackUnitConfig) -> dict[str, Any]:
+    """One (victim, recipe) unit's record (cached)."""
+    return load_or_run("accuracy_attack", cfg, _run_accuracy_unit, seed=cfg.seed)
+
+
+def candidates_per_word(data: DataConfig, min_cos_sim: float, sentences: int = 200) -> float:
+    """Mean TextFooler candidates per attackable word of chapter 1's first test sentences.
+
+    The MiniLM input-embedding neighbours (of at most 50) with cosine >= ``min_cos_sim``,
+    averaged over the words the recipe may touch (not stopwords, at least 2 characters).
+    """
+    swap = EmbeddingNeighbourSwap.from_minilm(min_cos_sim=min_cos_sim)
+    texts = [AttackedText(t) for t in test_sentences(data, sentences, who="TextFooler")[0]]
+    words = [t.words[i] for t in texts
+             for i in StopwordModification().allowed_indices(t) & MinWordLength(2).allowed_indices(t)]
+    return sum(len(swap.neighbours(w)) for w in words) / max(1, len(words))

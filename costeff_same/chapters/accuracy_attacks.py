@@ -1,0 +1,178 @@
+"""Chapter 3: accuracy attacks against multi-exit models (SAME's RQ1, Chen et al., 2023).
+
+Do attacks made to flip a model's answer also slow a multi-exit model down? PWWS,
+TextFooler and DeepWordBug attack the DeeBERT-style (entropy exit) and PABEE-style
+(patience exit) victims of chapter 1, each at its operating point, on the first
+``num_examples`` sentences of chapter 1's test split. For each (victim, recipe):
+
+- accuracy before and after the attack (over all examples; misclassified ones are skipped
+  and stay wrong), attack success rate (succeeded / attacked), perturbation rate
+  (changed words / words, over successful attacks), model queries and seconds per
+  attacked example;
+- the efficiency metrics on the same examples, clean against adversarial: mean exit layer,
+  speedup ``L / mean exit layer``, efficiency gain ``g = 1 - mean exit layer / L`` and the
+  efficiency-gain reduction ``(g_clean - g_adv) / g_clean`` (SAME's measure; the paper's
+  exact formula is unverified). "Adversarial" is the text each attack returns for an
+  attacked example (the successful one, or the best found when it failed: what an attacker
+  would submit). The figures over successful attacks only are given too, and a paired
+  Wilcoxon signed-rank test of the per-example exit-layer shifts says whether the change
+  is significant.
+
+TextFooler runs once per value of ``textfooler_min_cos_sims``: its word-embedding threshold
+0.5 was set in counter-fitted space, and MiniLM's input embeddings (our offline substitute)
+give few neighbours at 0.5 (:func:`candidates_per_word`), so lower values are run beside it
+(unit keys ``textfooler_cos0.4`` ...).
+
+Each (victim, recipe) is a cached unit (``accuracy_attack-<hash>``), shared by the chapter
+and ``costeff-same attack``; :func:`run_accuracy_attacks` gathers them into one record
+(``accuracy_attacks-<hash>``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_unit
+from costeff_same.engine.results import load_or_run, stage
+from costeff_same.foundations.config import ConfigError, StageConfig, choice
+from costeff_same.foundations.registry import RECIPES, VICTIMS
+from costeff_same.foundations.schema import Param, Schema
+from costeff_same.victims import VICTIM_PARAMS, MultiExitExperimentConfig, run_multi_exit, victims_config
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyAttacksConfig(StageConfig):
+    """Chapter 3: every recipe against every victim of chapter 1.
+
+    Attributes:
+        multi_exit: chapter 1's config (the victims and their operating points).
+        victims: victim names (``entropy``, ``patience``).
+        recipes: recipe names (``pwws``, ``textfooler``, ``deepwordbug``).
+        textfooler_min_cos_sims: TextFooler runs once per value of its word-embedding cosine
+            threshold: the paper's 0.5 (set in counter-fitted space) and, because MiniLM's input
+            embeddings (our offline substitute) are less tight, lower values.
+        num_examples: test sentences per victim.
+        query_budget: model evaluations per attacked example (None: unlimited).
+        seed: seeds the attacks.
+        batch_size: texts per victim forward.
+    """
+
+    multi_exit: MultiExitExperimentConfig
+    victims: tuple[str, ...] = VICTIMS
+    recipes: tuple[str, ...] = tuple(RECIPES)
+    textfooler_min_cos_sims: tuple[float, ...] = (0.5,)
+    num_examples: int = 200
+    query_budget: int | None = None
+    seed: int = 0
+    batch_size: int = 64
+
+    def __post_init__(self):
+        for name in self.victims:
+            choice("victim", name, VICTIMS)
+        for name in self.recipes:
+            choice("recipe", name, RECIPES)
+        if self.num_examples < 1:
+            raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
+        if self.query_budget is not None and self.query_budget < 1:
+            raise ConfigError(f"query_budget={self.query_budget} must be >= 1 or null (unlimited)")
+        if not self.textfooler_min_cos_sims or not all(-1 <= c <= 1 for c in self.textfooler_min_cos_sims):
+            raise ConfigError(f"textfooler_min_cos_sims={list(self.textfooler_min_cos_sims)} must be a non-empty "
+                              "list of cosine similarities in [-1, 1]")
+
+    def units(self, victim: str, recipe: str, policy_value: float) -> list[AccuracyAttackUnitConfig]:
+        """The unit configs of ``recipe`` against ``victim`` at ``policy_value`` (TextFooler: one per threshold)."""
+        values = self.textfooler_min_cos_sims if recipe == "textfooler" else (None,)
+        return [AccuracyAttackUnitConfig(
+            victim=self.multi_exit.victim(victim), victim_name=victim, policy=victim, policy_value=float(policy_value),
+            recipe=recipe, num_examples=self.num_examples, min_cos_sim=value, query_budget=self.query_budget,
+            seed=self.seed, batch_size=self.batch_size) for value in values]
+
+
+#: chapter 3's notebook parameters (defaults: ``configs/default.yaml``)
+ACCURACY_ATTACKS_SCHEMA = Schema("03_accuracy_attacks", {
+    **VICTIM_PARAMS,
+    "recipes": Param("list[str]", 'attack recipes'),
+    "textfooler_min_cos_sims": Param("list[float]", 'TextFooler runs once per word-embedding cosine threshold'),
+    "num_examples": Param("int", "the first this many sentences of chapter 1's test split, per victim"),
+    "query_budget": Param("Optional[int]", 'model evaluations per attacked example (None: unlimited)'),
+    "seed": Param("int", "seeds the attacks' random choices (character edits)"),
+    "batch_size": Param("int", 'texts per victim forward'),
+})
+
+
+def accuracy_attacks_config(**params: Any) -> AccuracyAttacksConfig:
+    """Chapter 3's config from the notebook's flat parameters.
+
+    ``victim_profile`` names the profile whose chapter-1 victims are attacked (its
+    ``01_multi_exit`` parameters). The profile's ``common`` keys (task, backbone,
+    max_length, data_file) are accepted and must agree with those victims'.
+
+    Raises:
+        ConfigError: for an unknown parameter (the accepted ones are listed), a value of the
+            wrong type, or a common key that disagrees with chapter 1's.
+    """
+    p = ACCURACY_ATTACKS_SCHEMA.complete(params)
+    victims = victims_config(p, "chapter 3", set(params))
+    return AccuracyAttacksConfig.from_dict({"multi_exit": victims, **p})
+
+
+# -- chapter 3 -------------------------------------------------------------------------------
+
+@stage("accuracy_attacks")
+def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str, Any]:
+    chapter1 = run_multi_exit(cfg.multi_exit)
+    out: dict[str, Any] = {"task": chapter1["task"], "backbone": chapter1["backbone"],
+                           "num_layers": chapter1["num_layers"], "num_examples": cfg.num_examples,
+                           "query_budget": cfg.query_budget, "victims": {}}
+    for name in cfg.victims:
+        point = chapter1["victims"][name]["operating_point"]
+        recipes = {}
+        ch1 = chapter1["victims"][name]
+        for unit_cfg in (u for r in cfg.recipes for u in cfg.units(name, r, point["value"])):
+            unit = run_accuracy_unit(unit_cfg)
+            n = len(unit["results"])
+            # the clean queries reproduce chapter 1's test exits on the same sentences (the
+            # fraction that agree; batching can move a borderline entropy by float rounding)
+            unit["chapter1_agreement"] = float(np.mean(
+                [(r["original_exit_layer"], r["original_prediction"]) == (e, p)
+                 for r, e, p in zip(unit["results"], ch1["test_exit_layer"][:n], ch1["test_predictions"][:n])]))
+            unit.pop("_entry", None)
+            recipes[unit_cfg.key] = unit
+        out["victims"][name] = {"policy": name, "policy_value": point["value"],
+                                "test_accuracy": point["metric"], "recipes": recipes}
+    return out
+
+
+def run_accuracy_attacks(cfg: AccuracyAttacksConfig) -> dict[str, Any]:
+    """Chapter 3's record (cached; each (victim, recipe) unit is cached on its own too)."""
+    return load_or_run("accuracy_attacks", cfg, _run_accuracy_attacks, seed=cfg.seed)
+
+
+SUMMARY_KEYS = ("examples", "attacked", "skipped", "succeeded", "failed", "accuracy_before", "accuracy_after",
+                "success_rate", "perturbation_rate", "words_changed", "queries_per_example", "seconds_per_example")
+
+
+def unit_row(victim: str, policy_value: float, unit: dict[str, Any]) -> dict[str, Any]:
+    """One (victim, recipe) record of the summary: the figures of :func:`summarize`, flattened."""
+    s, e = unit["summary"], unit["summary"]["efficiency"]
+    return {
+        "victim": victim, "recipe": unit["key"], "min_cos_sim": unit["min_cos_sim"], "policy": unit["policy"],
+        "threshold": policy_value,
+        **{k: s[k] for k in SUMMARY_KEYS},
+        **{k: e.get(k) for k in ("mean_exit_layer_clean", "mean_exit_layer_adv", "speedup_clean", "speedup_adv",
+                                 "efficiency_gain_clean", "efficiency_gain_adv", "efficiency_gain_reduction")},
+        "efficiency_gain_reduction_succeeded": s["efficiency_succeeded"].get("efficiency_gain_reduction"),
+        "seconds": unit["seconds"],
+    }
+
+
+def accuracy_attacks_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``accuracy_attacks`` section of ``costeff-same summary --json``: one record per (victim, recipe)."""
+    rows = [unit_row(name, v["policy_value"], unit)
+            for name, v in record["victims"].items() for unit in v["recipes"].values()]
+    return {"task": record["task"], "backbone": record["backbone"], "num_layers": record["num_layers"],
+            "num_examples": record["num_examples"], "query_budget": record["query_budget"], "records": rows}

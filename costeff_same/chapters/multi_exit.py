@@ -1,0 +1,37 @@
+"""Chapter 1: multi-exit BERT and exit policies (DeeBERT, Xin et al., 2020; PABEE, Zhou et al., 2020).
+
+The chapter presents the two victims of :mod:`costeff_same.victims`: its config builder
+(:func:`multi_exit_config`, from the notebook's flat parameters), its cached run
+(:func:`run_multi_exit`) and its section of ``costeff-same summary --json``
+(:func:`multi_exit_summary`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costeff_same.victims import MULTI_EXIT_SCHEMA, MultiExitExperimentConfig, multi_exit_config, run_multi_exit
+
+__all__ = ["MULTI_EXIT_SCHEMA", "MultiExitExperimentConfig", "multi_exit_config", "multi_exit_summary",
+           "run_multi_exit"]
+
+
+def multi_exit_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The machine-readable chapter-1 section of ``costeff-same summary --json``."""
+    victims = record["victims"]
+    out = {"task": record["task"], "backbone": record["backbone"], "num_layers": record["num_layers"],
+           "metric": record["metric"]}
+    for name, v in victims.items():
+        op = v["operating_point"]
+        out[name] = {
+            "exit_style": v["exit_style"], "regime": v["regime"],
+            "per_exit_accuracy": v["per_exit_test"], "final_exit_accuracy": v["final_exit_metric"],
+            "operating_point": {"policy": name, "threshold": op["value"], "accuracy": op["metric"],
+                                "speedup": op["speedup"], "mean_exit_layer": op["mean_exit_layer"],
+                                "flops_per_example": op["flops_per_example"]},
+            "wallclock_speedup_batch64": v["timing"][max(v["timing"], key=int)]["wallclock_speedup"],
+            "wallclock_speedup_batch1": v["timing"]["1"]["wallclock_speedup"],
+        }
+    out["final_exit_accuracy"] = victims["entropy"]["final_exit_metric"]
+    out["per_exit_accuracy"] = victims["entropy"]["per_exit_test"]
+    return out

@@ -1,0 +1,176 @@
+"""Chapter 1's two victims, trained and evaluated at their operating points.
+
+The DeeBERT-style victim (``deebert`` exits, two-stage training, entropy exit; Xin et al.,
+2020) and the PABEE-style victim (``pabee`` exits, depth-weighted training, patience exit;
+Zhou et al., 2020), each with its per-exit metric, threshold or patience sweeps, its
+operating point (chosen on the validation split: the fastest setting whose validation
+metric is within ``tolerance`` of its last exit's), measured FLOPs and batched wall-clock
+(:func:`costeff_same.evaluation.evaluate_victim`). The record is cached
+(``multi_exit-<key>``); chapter 1 presents it and the attack chapters attack its victims at
+their operating points (:func:`victims_config` reads chapter 1's parameters of a profile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from costeff_same.core.backbones import load_tokenizer
+from costeff_same.engine.results import load_or_run, stage
+from costeff_same.engine.training import set_threads
+from costeff_same.evaluation import evaluate_victim
+from costeff_same.foundations.config import (
+    DATA_KEYS,
+    ConfigError,
+    DataConfig,
+    StageConfig,
+    TrainConfig,
+    TrainedModelConfig,
+    load_profile,
+    pick,
+)
+from costeff_same.foundations.registry import VICTIMS
+from costeff_same.foundations.schema import Param, Schema
+from costeff_same.zoo import prepared_data, trained_model
+
+#: chapter 1 keys shared through the profile's ``common`` mapping; the attack chapters take them from chapter 1
+COMMON_KEYS = ("task", "data_file", "backbone", "max_length")
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiExitExperimentConfig(StageConfig):
+    """Chapter 1: the two victims and how they are evaluated.
+
+    Attributes:
+        entropy_model: the DeeBERT-style model (``deebert`` heads, ``two_stage``).
+        patience_model: the PABEE-style model (``pabee`` heads, ``weighted``).
+        data: the task.
+        entropy_thresholds: entropy thresholds (nats) of the sweep.
+        patience_values: patience values of the sweep.
+        tolerance: an operating point may lose at most this much validation metric
+            against its model's last exit (0.01 = 1 point).
+        timing_examples_batch1: examples timed at batch 1.
+        timing_batch_size: the batch size of the batched wall-clock measurement.
+    """
+
+    data: DataConfig
+    entropy_model: TrainConfig
+    patience_model: TrainConfig
+    entropy_thresholds: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(14))
+    patience_values: tuple[int, ...] = (1, 2, 3, 4, 5)
+    tolerance: float = 0.01
+    timing_examples_batch1: int = 200
+    timing_batch_size: int = 64
+
+    def victim(self, name: str) -> TrainedModelConfig:
+        """The trained-model config of victim ``entropy`` or ``patience``."""
+        if name not in VICTIMS:
+            raise ConfigError(f"unknown victim {name!r}; accepted: {', '.join(VICTIMS)}")
+        return TrainedModelConfig(self.data, self.entropy_model if name == "entropy" else self.patience_model)
+
+    def policy_values(self, name: str) -> tuple[float, ...]:
+        """The sweep of victim ``name``'s policy."""
+        return self.entropy_thresholds if name == "entropy" else tuple(float(p) for p in self.patience_values)
+
+
+#: the parameters with which an attack chapter names its victims (:func:`victims_config`)
+VICTIM_PARAMS = {
+    "victim_profile": Param("str", 'the profile whose chapter-1 victims are attacked'),
+    "task": Param("str", "must equal chapter 1's task (the victims were trained on it)"),
+    "data_file": Param("Optional[str]", "must equal chapter 1's data_file"),
+    "backbone": Param("str", "must equal chapter 1's backbone"),
+    "max_length": Param("int", "must equal chapter 1's max_length (tokens per query)"),
+    "victims": Param("list[str]", 'victims: entropy (DeeBERT-style), patience (PABEE-style)'),
+}
+
+
+#: chapter 1's notebook parameters (defaults: ``configs/default.yaml``)
+MULTI_EXIT_SCHEMA = Schema("01_multi_exit", {
+    "task": Param("str", 'task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local'),
+    "data_file": Param("Optional[str]", 'a local .csv, .tsv or .jsonl file (task local)'),
+    "backbone": Param("str", 'backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id'),
+    "seed": Param("int", 'seeds the split, initialisation, data order and dropout'),
+    "max_length": Param("int", 'tokens per example; longer texts are truncated and counted'),
+    "train_size": Param("Optional[int]", 'subsample the training split to this many examples (None: all)'),
+    "eval_size": Param("Optional[int]", 'subsample validation and test to this many examples each (None: all)'),
+    "epochs": Param("int", 'fine-tuning epochs (DeeBERT stage 1, PABEE)'),
+    "exit_epochs": Param("int", 'DeeBERT stage 2 epochs: exits trained on the frozen backbone'),
+    "batch_size": Param("int", 'examples per training step'),
+    "learning_rate": Param("float", 'peak learning rate (linear warm-up over 10% of steps, then linear decay)'),
+    "exit_learning_rate": Param("float", "learning rate of DeeBERT's stage 2"),
+    "exit_pooling": Param("str", 'what each exit reads: cls (the papers) or mean (MiniLM is a mean-pooling encoder)'),
+    "entropy_thresholds": Param("list[float]", 'sweep (nats)'),
+    "patience_values": Param("list[int]", 'patience sweep (layers)'),
+    "tolerance": Param("float", 'operating point: lose at most this much validation metric against the last exit'),
+    "timing_examples_batch1": Param("int", 'examples timed at batch 1'),
+    "timing_batch_size": Param("int", 'batch size of the batched wall-clock measurement'),
+})
+
+
+def multi_exit_config(**params: Any) -> MultiExitExperimentConfig:
+    """Build chapter 1's config from the notebook's flat parameters.
+
+    Raises:
+        ConfigError: for an unknown parameter (the accepted ones are listed) or a value of
+            the wrong type.
+    """
+    p = MULTI_EXIT_SCHEMA.complete(params)
+    data = DataConfig.from_dict(pick(p, DATA_KEYS))
+    common = pick(p, ("backbone", "seed", "batch_size", "learning_rate", "epochs", "exit_pooling"))
+    entropy = TrainConfig.from_dict({**common, "exit_style": "deebert", "regime": "two_stage",
+                                     **pick(p, ("exit_epochs", "exit_learning_rate"))})
+    patience = TrainConfig.from_dict({**common, "exit_style": "pabee", "regime": "weighted"})
+    rest = pick(p, ("entropy_thresholds", "patience_values", "tolerance", "timing_examples_batch1",
+                    "timing_batch_size"))
+    return MultiExitExperimentConfig.from_dict({"data": data, "entropy_model": entropy,
+                                                "patience_model": patience, **rest})
+
+
+@stage("multi_exit")
+def _run_multi_exit(cfg: MultiExitExperimentConfig, workdir: Path) -> dict[str, Any]:
+    set_threads()
+    tokenizer = load_tokenizer(cfg.entropy_model.backbone)
+    task, data = prepared_data(cfg.data, tokenizer)
+    victims = {}
+    for name in VICTIMS:
+        model, record = trained_model(cfg.victim(name))
+        victims[name] = {
+            "exit_style": model.config.exit_style, "regime": cfg.victim(name).train.regime,
+            "history": record["history"],
+            **evaluate_victim(model, data, task.metric, name, cfg.policy_values(name), cfg.tolerance,
+                              cfg.timing_examples_batch1, cfg.timing_batch_size),
+        }
+    return {
+        "task": task.name, "metric": task.metric, "backbone": cfg.entropy_model.backbone,
+        "num_layers": victims["entropy"]["depth"], "split": task.split_record,
+        "examples": {s: len(d) for s, d in data.items()},
+        "truncated": {s: d.truncated for s, d in data.items()},
+        "test_labels": data["test"].labels.tolist(), "victims": victims,
+    }
+
+
+def run_multi_exit(cfg: MultiExitExperimentConfig) -> dict[str, Any]:
+    """Chapter 1's result record (cached)."""
+    return load_or_run("multi_exit", cfg, _run_multi_exit, seed=cfg.data.seed)
+
+
+
+def victims_config(params: dict[str, Any], chapter: str, given: set[str]) -> MultiExitExperimentConfig:
+    """Chapter 1's config for the victims an attack chapter attacks.
+
+    Pops ``victim_profile`` and the profile's ``common`` keys (:data:`COMMON_KEYS`) from
+    ``params`` in place; each common key the caller gave (``given``) must equal chapter 1's
+    value under that profile.
+
+    Raises:
+        ConfigError: for an unknown profile, or a common key that disagrees with chapter 1's
+            (naming both values and ``chapter``).
+    """
+    chapter1 = load_profile(params.pop("victim_profile"))["01_multi_exit"]
+    for key in COMMON_KEYS:
+        value = params.pop(key)
+        if key in given and chapter1.get(key) != value:
+            raise ConfigError(f"{key}={value!r} differs from chapter 1's {chapter1.get(key)!r}: {chapter} "
+                              "attacks chapter 1's victims; change victim_profile instead")
+    return multi_exit_config(**chapter1)

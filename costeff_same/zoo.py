@@ -1,0 +1,100 @@
+"""The model zoo: the trained, cached multi-exit models every chapter reads.
+
+- :func:`encoded_splits`: a task's three splits, subsampled and tokenised (memoised in
+  memory for the two most recent tasks; a pure function of its config).
+- :func:`trained_model`: one fine-tuned multi-exit model (trained once through
+  :func:`costeff_same.engine.training.train`, then loaded from the results cache).
+- :func:`load_entry_model`: the model a cached stage saved in its work folder.
+- :func:`test_sentences`: the test sentences an attack chapter attacks.
+
+Chapter 1's two victims and their operating points are in :mod:`costeff_same.victims`;
+COST-EFF's models in :mod:`costeff_same.compression.pipeline`.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from costeff_same.core.backbones import load_backbone, load_tokenizer
+from costeff_same.core.data import Encoded, TaskData, load_task, subsample
+from costeff_same.core.modeling import MultiExitBertForSequenceClassification, from_backbone
+from costeff_same.engine.results import load_or_run, stage
+from costeff_same.engine.training import set_threads, train
+from costeff_same.foundations.config import ConfigError, DataConfig, TrainedModelConfig
+
+
+def prepared_data(cfg: DataConfig, tokenizer) -> tuple[TaskData, dict[str, Encoded]]:
+    """Load, subsample and encode the task's three splits (``train``, ``validation``, ``test``)."""
+    task = load_task(cfg.task, cfg.seed, cfg.data_file)
+    sizes = {"train": cfg.train_size, "validation": cfg.eval_size, "test": cfg.eval_size}
+    encoded = {split: Encoded(subsample(task.splits[split], sizes[split], cfg.seed), tokenizer, cfg.max_length)
+               for split in ("train", "validation", "test")}
+    return task, encoded
+
+
+@functools.lru_cache(maxsize=2)
+def _encoded_splits(cfg: DataConfig, backbone: str, key: str) -> tuple[TaskData, dict[str, Encoded]]:
+    return prepared_data(cfg, load_tokenizer(backbone))
+
+
+def encoded_splits(cfg: DataConfig, backbone: str) -> tuple[TaskData, dict[str, Encoded]]:
+    """:func:`prepared_data` with ``backbone``'s tokenizer, memoised by the config's key
+    (which includes the content of a local data file)."""
+    return _encoded_splits(cfg, backbone, cfg.config_hash())
+
+
+@stage("model")
+def _train_model(cfg: TrainedModelConfig, workdir: Path) -> dict[str, Any]:
+    set_threads()
+    backbone = load_backbone(cfg.train.backbone, seed=cfg.train.seed)
+    task, data = prepared_data(cfg.data, backbone.tokenizer)
+    model = from_backbone(backbone.model, task.num_labels, cfg.train.exit_style, cfg.train.gradient_equilibrium,
+                          seed=cfg.train.seed, exit_pooling=cfg.train.exit_pooling)
+    history = train(model, data["train"], cfg.train, workdir)
+    model.save_pretrained(workdir / "model")
+    backbone.tokenizer.save_pretrained(workdir / "model")
+    return {
+        "task": task.name, "metric": task.metric, "num_labels": task.num_labels,
+        "split": task.split_record, "truncated": {s: d.truncated for s, d in data.items()},
+        "examples": {s: len(d) for s, d in data.items()}, "history": history,
+    }
+
+
+def load_entry_model(record: dict[str, Any]) -> MultiExitBertForSequenceClassification:
+    """The model a cached stage saved as ``work/model`` in its entry, in eval mode."""
+    return MultiExitBertForSequenceClassification.from_pretrained(Path(record["_entry"]) / "work" / "model").eval()
+
+
+def trained_model(cfg: TrainedModelConfig) -> tuple[MultiExitBertForSequenceClassification, dict[str, Any]]:
+    """The fine-tuned model of ``cfg`` (trained once, then loaded from the cache) and its record."""
+    record = load_or_run("model", cfg, _train_model, seed=cfg.train.seed)
+    return load_entry_model(record), record
+
+
+def test_sentences(data: DataConfig, n: int, shuffle_seed: int | None = None,
+                   who: str = "this attack") -> tuple[list[str], list[int]]:
+    """``n`` sentences and labels of the test split as chapter 1 prepares it.
+
+    Args:
+        data: the task (its ``eval_size`` subsample of the test split, as chapter 1's).
+        n: how many (at most the split's size).
+        shuffle_seed: None takes the split's first ``n`` (its stored order, which may group
+            the labels); a seed takes the first ``n`` of a seeded shuffle (both labels).
+        who: named in the error.
+
+    Raises:
+        ConfigError: for a sentence-pair task.
+    """
+    task = load_task(data.task, data.seed, data.data_file)
+    if task.has_pairs:
+        raise ConfigError(f"task {task.name!r} has sentence pairs; {who} takes single sentences")
+    test = subsample(task.splits["test"], data.eval_size, data.seed)
+    if shuffle_seed is None:
+        order = np.arange(min(n, len(test)))
+    else:
+        order = np.random.default_rng(shuffle_seed).permutation(len(test))[:n]
+    return [test["text"][int(i)] for i in order], [int(test["label"][int(i)]) for i in order]
