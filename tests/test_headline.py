@@ -208,3 +208,31 @@ def test_the_default_profile_is_the_one_source_of_defaults(build, chapter):
         build(epoch=1)
     with pytest.raises(ConfigError, match="seed='0' must be an integer"):
         build(seed="0")
+
+
+def test_the_configs_library_defaults_agree_with_the_default_profile():
+    """A field that a chapter parameter sets under its own name has the default profile's value
+    as its default, so Python users and notebook users get the same defaults."""
+    import dataclasses
+
+    from costeff_same.attacks.same_units import SameSettings
+    from costeff_same.chapters.accuracy_attacks import AccuracyAttacksConfig
+    from costeff_same.chapters.costeff import CostEffExperimentConfig
+    from costeff_same.chapters.same import SameConfig
+    from costeff_same.compression.stages import DistillConfig, SlenderizeConfig
+    from costeff_same.foundations.config import DataConfig, TrainConfig
+    from costeff_same.victims import MultiExitExperimentConfig
+
+    profile = load_profile("default")
+    classes = {"01_multi_exit": (TrainConfig, DataConfig, MultiExitExperimentConfig),
+               "02_costeff": (SlenderizeConfig, DistillConfig, CostEffExperimentConfig, DataConfig, TrainConfig),
+               "03_accuracy_attacks": (AccuracyAttacksConfig,), "04_same": (SameSettings, SameConfig)}
+    disagree = []
+    for chapter, kinds in classes.items():
+        for kind in kinds:
+            for field in dataclasses.fields(kind):
+                if field.name in profile[chapter] and field.default is not dataclasses.MISSING:
+                    default = list(field.default) if isinstance(field.default, tuple) else field.default
+                    if default != profile[chapter][field.name]:
+                        disagree.append((chapter, kind.__name__, field.name, default, profile[chapter][field.name]))
+    assert not disagree, disagree

@@ -64,9 +64,9 @@ class AccuracyAttacksConfig(StageConfig):
     multi_exit: MultiExitExperimentConfig
     victims: tuple[str, ...] = VICTIMS
     recipes: tuple[str, ...] = tuple(RECIPES)
-    textfooler_min_cos_sims: tuple[float, ...] = (0.5,)
+    textfooler_min_cos_sims: tuple[float, ...] = (0.5, 0.4)
     num_examples: int = 200
-    query_budget: int | None = None
+    query_budget: int | None = 300
     seed: int = 0
     batch_size: int = 64
 

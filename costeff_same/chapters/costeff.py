@@ -74,7 +74,7 @@ class CostEffExperimentConfig(StageConfig):
     final_importance: RecoverConfig | None = None
     static: tuple[RecoverConfig, ...] = ()
     depth: tuple[DepthConfig, ...] = ()
-    entropy_thresholds: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+    entropy_thresholds: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(14))
     tolerance: float = 0.01
     budget_tolerance: float = 0.1
 

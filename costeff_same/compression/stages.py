@@ -128,7 +128,7 @@ class SlenderizeConfig(StageConfig):
     heads: int = 2
     ffn: int = 256
     embedding_rank: int | None = 64
-    importance_examples: int | None = 512
+    importance_examples: int | None = 128
     event_epochs: float = 0.1
     representation_fraction: float = 0.3
     soft_weight: float = 0.9

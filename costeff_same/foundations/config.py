@@ -253,11 +253,11 @@ class TrainConfig(StageConfig):
 
     backbone: str = "minilm-l6"
     exit_style: str = "deebert"
-    exit_pooling: str = "cls"
+    exit_pooling: str = "mean"
     regime: str = "joint"
     gradient_equilibrium: bool = False
     epochs: int = 2
-    exit_epochs: int = 1
+    exit_epochs: int = 2
     batch_size: int = 32
     learning_rate: float = 5e-5
     exit_learning_rate: float = 5e-4
