@@ -187,8 +187,10 @@ def test_chunked_early_exit_scoring_returns_what_a_full_evaluation_does(victim, 
 
 def test_early_exit_scoring_gives_the_full_forward_exit_layers(victim):
     attack = build(victim, top_n=40)
-    attack.original = AttackedText(TEXTS[3])
-    candidates = [c.text for c in attack.candidates(attack.original)]
+    candidates = []
+    for text in TEXTS:      # the texts themselves spread over the layers (the policy is set so)
+        attack.original = AttackedText(text)
+        candidates += [text] + [c.text for c in attack.candidates(attack.original)][:10]
     fast = [o.exit_layer for o in victim(candidates)]
     full = [o.exit_layer for o in victim(candidates, all_exits=True)]
     assert fast == full
