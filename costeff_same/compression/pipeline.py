@@ -238,16 +238,15 @@ def ta_model(cfg: TAConfig) -> tuple[Model, dict[str, Any]]:
     return load_entry_model(record), record
 
 
-def _slender_start(cfg: SlenderizeConfig, num_labels: int) -> tuple[Model, TrainedModelConfig | TAConfig]:
-    """The model slenderization starts from and the config of the teacher it learns from."""
+def _slender_start(cfg: SlenderizeConfig, num_labels: int) -> Model:
+    """The model slenderization starts from (it learns from ``cfg.source``)."""
     if cfg.ta is not None:
-        return copy.deepcopy(ta_model(cfg.ta)[0]), cfg.ta
+        return copy.deepcopy(ta_model(cfg.ta)[0])
     teacher, _ = trained_model(cfg.teacher)
     if cfg.exits == "final":    # the static baseline: (a copy of) the fine-tuned teacher, pruned
-        return copy.deepcopy(teacher), cfg.teacher
-    student = from_backbone(teacher.bert, num_labels, "costeff", gradient_equilibrium=True, seed=cfg.optim.seed,
-                            exit_pooling=cfg.teacher.train.exit_pooling)
-    return student, cfg.teacher
+        return copy.deepcopy(teacher)
+    return from_backbone(teacher.bert, num_labels, "costeff", gradient_equilibrium=True, seed=cfg.optim.seed,
+                         exit_pooling=cfg.teacher.train.exit_pooling)
 
 
 def slenderize_segments(cfg: SlenderizeConfig, start: Shape, hidden_size: int, outputs: TeacherOutputs,
@@ -271,11 +270,11 @@ def slenderize_segments(cfg: SlenderizeConfig, start: Shape, hidden_size: int, o
 def _run_slenderize(cfg: SlenderizeConfig, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     task, data = stage_data(cfg.teacher)
-    student, source = _slender_start(cfg, task.num_labels)
+    student = _slender_start(cfg, task.num_labels)
     if cfg.exits == "final" and student.config.gradient_equilibrium:
         student.config.gradient_equilibrium = False
     start = shape_of(student)
-    outputs = teacher_outputs(source, cfg.teacher, cfg.optim.precompute_teacher)
+    outputs = teacher_outputs(cfg.source, cfg.teacher, cfg.optim.precompute_teacher)
     segments = slenderize_segments(cfg, start, student.config.hidden_size, outputs, data["train"])
     schedule = [shape.to_dict() for shape in prune_schedule(start, cfg.heads, cfg.ffn, cfg.embedding_rank,
                                                             student.config.hidden_size)]
@@ -304,13 +303,12 @@ def _run_recover(cfg: RecoverConfig, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()       # recovery only: the slenderization has its own record
     if sc.exits == "final":
         student.config.gradient_equilibrium = False
-    _, source = _slender_start(sc, task.num_labels)
     o, n = sc.optim, len(data["train"])
     both = LossSpec(representation=True, prediction=True, mapping=sc.mapping, exits=sc.exits,
                     soft_weight=sc.soft_weight, temperature=o.temperature, hidden_weight=o.hidden_weight)
     rep_steps = epochs_to_steps(cfg.representation_epochs, n, o.batch_size)
     pred_steps = epochs_to_steps(cfg.prediction_epochs, n, o.batch_size)
-    outputs = teacher_outputs(source, sc.teacher, o.precompute_teacher)
+    outputs = teacher_outputs(sc.source, sc.teacher, o.precompute_teacher)
     segments = _two_phase("recovery", rep_steps, pred_steps, cfg.learning_rate or o.learning_rate, both, outputs,
                           data["train"], cfg.evaluations)
     student, history, best = distill(student, segments, data, o, workdir, task.metric, sc.exits)

@@ -151,6 +151,11 @@ class SlenderizeConfig(StageConfig):
         _check_epochs(event_epochs=self.event_epochs)
 
     @property
+    def source(self) -> TAConfig | TrainedModelConfig:
+        """The config of the model every exit learns from: the TA, or (``ta=None``) the teacher."""
+        return self.ta if self.ta is not None else self.teacher
+
+    @property
     def mapping(self) -> str:
         """``exit_to_exit`` when learning from the TA, ``exit_to_final`` from the teacher."""
         return "exit_to_exit" if self.ta is not None else "exit_to_final"
