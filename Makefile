@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: install book smoke notebooks html test lint bench clean
+.PHONY: install book smoke study notebooks html test lint bench clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ html: install
 ## smoke: the same under the smoke profile (seconds per chapter)
 smoke:
 	$(MAKE) book PROFILE=smoke
+
+## study: every chapter once per seed (0 1 2; cached), then the book shows the spread
+SEEDS ?= 0 1 2
+study: install
+	$(BIN)/costeff-same study --profile $(PROFILE) --seeds $(SEEDS)
 
 ## test: the test suite, including every chapter under the smoke profile and a book build
 test: install

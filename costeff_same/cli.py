@@ -160,6 +160,14 @@ def cmd_compress(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from costeff_same.study import run_study
+
+    record = run_study(args.profile, args.seeds, args.chapters)
+    print(json.dumps(record, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
@@ -195,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
                  sets=False)
     params.add_argument("--chapter", help="only this chapter (e.g. 01_multi_exit)")
     params.add_argument("--write", action="store_true", help="rewrite the notebooks' cells in place")
+    study = add("study", cmd_study, "run every chapter once per seed (each cached) and record the seed study",
+                sets=False)
+    study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the seeds (default: 0 1 2)")
+    study.add_argument("--chapters", nargs="+", default=None, help="only these chapters (e.g. 01_multi_exit)")
     data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False)
     data.add_argument("resource", choices=("wordnet",), help="the resource")
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),

@@ -19,8 +19,9 @@ from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy, early_exit_forward, predictions_of, simulate_exits
 from costeff_same.core.metrics import count_parameters, flops_per_example, per_exit_metric, time_inference
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
+from costeff_same.core.statistics import efficacy_interval, exit_intervals, metric_interval
 from costeff_same.engine.training import collect_exit_logits
-from costeff_same.selection import operating_point, sweep
+from costeff_same.selection import entropy_values, operating_point, sweep
 
 Model = MultiExitBertForSequenceClassification
 
@@ -72,17 +73,23 @@ def evaluate_victim(model: Model, data: dict[str, Encoded], metric: str, policy:
                     tolerance: float, timing_batch1: int, timing_batch: int) -> dict[str, Any]:
     """Per-exit metric, sweeps, operating point (on validation), FLOPs and wall-clock of one victim.
 
+    The operating point carries 95% bootstrap ``intervals`` (test metric, mean exit layer,
+    speedup, efficiency gain, efficacy; :mod:`costeff_same.core.statistics`), as does the last
+    exit's test metric (``final_exit_interval``).
+
     Args:
         model: the victim.
         data: ``{"validation", "test"}`` encoded splits.
         metric: the task metric.
-        policy: the exit policy name; ``values`` its sweep.
+        policy: the exit policy name; ``values`` its sweep (an entropy sweep also runs ln C).
         tolerance: the validation metric the operating point may lose against the last exit.
         timing_batch1: examples timed at batch 1.
         timing_batch: the batch size of the batched timing.
     """
     val_logits = collect_exit_logits(model, data["validation"])
     test_logits = collect_exit_logits(model, data["test"])
+    if policy == "entropy":
+        values = entropy_values(values, test_logits.shape[-1])
     val_exits = per_exit_metric(metric, val_logits, data["validation"].labels)
     test_exits = per_exit_metric(metric, test_logits, data["test"].labels)
     val_sweep = sweep(val_logits, data["validation"].labels, metric, policy, values)
@@ -92,6 +99,8 @@ def evaluate_victim(model: Model, data: dict[str, Encoded], metric: str, policy:
     decision = simulate_exits(test_logits, policy_obj)
     test_point = next(r for r in test_sweep if r["value"] == chosen["value"])
     lengths = data["test"].lengths
+    labels = data["test"].labels
+    predictions = predictions_of(decision.logits)
     return {
         "policy": policy, "depth": model.num_layers,
         "per_exit_validation": val_exits, "per_exit_test": test_exits, "final_exit_metric": test_exits[-1],
@@ -103,11 +112,16 @@ def evaluate_victim(model: Model, data: dict[str, Encoded], metric: str, policy:
             "histogram": test_point["histogram"],
             "flops_per_example": flops_per_example(model, lengths, decision.exit_layer),
             "full_flops_per_example": flops_per_example(model, lengths),
+            "intervals": {"metric": metric_interval(metric, predictions, labels),
+                          **exit_intervals(decision.exit_layer, model.num_layers),
+                          "efficacy": efficacy_interval(decision.exit_layer, model.num_layers)},
         },
+        "final_exit_interval": metric_interval(metric, predictions_of(test_logits[-1]), labels),
         "paths_agreement": paths_agreement(model, data["test"], policy_obj, timing_batch,
                                            (decision.exit_layer, decision.predictions)),
         "test_exit_layer": decision.exit_layer.tolist(),
-        "test_predictions": predictions_of(decision.logits).tolist(),
+        "test_predictions": predictions.tolist(), "test_labels": labels.tolist(),
+        "test_final_predictions": predictions_of(test_logits[-1]).tolist(),
         "timing": {str(batch): wallclock(model, data["test"], policy_obj, batch, limit)
                    for batch, limit in ((1, timing_batch1), (timing_batch, None))},
         "parameters": count_parameters(model), "parameters_without_embeddings": count_parameters(model, False),

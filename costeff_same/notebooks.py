@@ -18,7 +18,8 @@ from costeff_same.foundations.paths import BOOK_DIR, NOTEBOOKS_DIR, REPO_DIR
 
 
 def setup() -> None:
-    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style.
+    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style,
+    tables whose cells are never cut with "...".
 
     Call it before importing the rest of ``costeff_same``: ``tqdm.auto`` (loaded by
     ``datasets``) warns at import that notebook widgets are missing, which the book, with
@@ -28,6 +29,7 @@ def setup() -> None:
 
     warnings.filterwarnings("ignore", message="IProgress not found")
     import datasets  # imported here, after the filter: the point of setup() is the order
+    import pandas as pd
     import transformers
 
     from costeff_same.plotting import use_style
@@ -36,6 +38,7 @@ def setup() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     use_style()
+    pd.set_option("display.max_colwidth", None)
 
 
 def chapters() -> list[str]:

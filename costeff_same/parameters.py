@@ -15,10 +15,11 @@ from costeff_same.chapters.same import SAME_SCHEMA
 from costeff_same.foundations.config import ConfigError
 from costeff_same.foundations.paths import NOTEBOOKS_DIR
 from costeff_same.foundations.schema import Schema
+from costeff_same.reproduction import REPRODUCTION_SCHEMA
 from costeff_same.victims import MULTI_EXIT_SCHEMA
 
 SCHEMAS: dict[str, Schema] = {s.chapter: s for s in (MULTI_EXIT_SCHEMA, COSTEFF_SCHEMA, ACCURACY_ATTACKS_SCHEMA,
-                                                     SAME_SCHEMA)}
+                                                     SAME_SCHEMA, REPRODUCTION_SCHEMA)}
 CELL_MARKER = '# %% tags=["parameters"]\n'
 
 

@@ -3,11 +3,15 @@
 - :func:`sweep`: the task metric and the efficiency of an exit policy at every value
   (entropy thresholds in nats, patience in layers), simulated from every exit's logits;
   with a FLOPs table, the measured FLOPs per example at each example's length and exit layer.
+  Every multi-exit model's entropy sweep reaches ln C, the largest entropy of C classes,
+  where every example exits at the first exit (:func:`entropy_values`).
 - :func:`operating_point`: the fastest setting whose *validation* metric is within
   ``tolerance`` of the model's last exit (the rule of chapters 1 and 2; see the methods page).
 - :func:`matched` and :func:`comparisons`: COST-EFF's matched-FLOPs comparison (Shen et al.,
   2022, section 4): a multi-exit model's threshold is the one with the best validation metric
-  among those whose test FLOPs per example lie within a tolerance of a static model's.
+  among those whose test FLOPs per example lie within a tolerance of a static model's; each
+  match is a paired test on the same test sentences (:func:`paired_test`), Holm-corrected
+  across the budgets.
 """
 
 from __future__ import annotations
@@ -16,16 +20,26 @@ from typing import Any
 
 import numpy as np
 
+from costeff_same import verdicts
 from costeff_same.core.exits import ExitPolicy, simulate_exits
 from costeff_same.core.metrics import FlopsTable, exit_stats, mean_flops, task_metric
+from costeff_same.core.statistics import holm, mcnemar_exact, paired_metric_interval
 from costeff_same.foundations.records import SweepRow
 
 
+def entropy_values(values: tuple[float, ...], num_classes: int) -> tuple[float, ...]:
+    """Entropy thresholds (nats) that reach ln C: ``values``, with ``ln(num_classes)`` added
+    when the largest is below it (a sweep that stops short hides the fastest settings)."""
+    top = float(np.log(num_classes))
+    return tuple(values) if values and max(values) >= top else (*values, top)
+
+
 def sweep(exit_logits: np.ndarray, labels: np.ndarray, metric: str, policy: str, values: tuple[float, ...],
-          flops: tuple[FlopsTable, np.ndarray] | None = None) -> list[SweepRow]:
+          flops: tuple[FlopsTable, np.ndarray] | None = None, per_example: bool = False) -> list[SweepRow]:
     """One row per policy value: ``policy``, ``value``, ``metric``, the exit statistics of
-    :func:`~costeff_same.core.metrics.exit_stats` and, given ``flops = (table, lengths)``,
-    ``flops_per_example``.
+    :func:`~costeff_same.core.metrics.exit_stats`, given ``flops = (table, lengths)``
+    ``flops_per_example``, and with ``per_example`` the ``(N,)`` ``predictions`` and
+    ``exit_layer`` lists (for paired tests on the same examples).
 
     Args:
         exit_logits: ``(L, N, C)`` every exit's logits.
@@ -43,6 +57,9 @@ def sweep(exit_logits: np.ndarray, labels: np.ndarray, metric: str, policy: str,
                **exit_stats(decision.exit_layer, depth)}
         if flops is not None:
             row["flops_per_example"] = mean_flops(flops[0], flops[1], decision.exit_layer)
+        if per_example:
+            row["predictions"] = decision.predictions.tolist()
+            row["exit_layer"] = decision.exit_layer.tolist()
         rows.append(row)
     return rows
 
@@ -90,17 +107,38 @@ def matched(curve: dict[str, Any], budget: float, tolerance: float) -> dict[str,
             "mean_exit_layer": test["mean_exit_layer"]}
 
 
-def comparisons(models: dict[str, dict[str, Any]], tolerance: float) -> list[dict[str, Any]]:
-    """Every static model's budget, and each multi-exit model :func:`matched` to it.
+def paired_test(metric: str, predictions: np.ndarray, baseline: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Model A (``predictions``) against model B (``baseline``) on the same ``(N,)`` examples.
+
+    Returns:
+        ``difference``: the paired-bootstrap 95% interval of metric(A) - metric(B);
+        ``mcnemar``: the exact McNemar test of their correctness (``a_only``, ``b_only``,
+        ``p_value``); ``verdict``: :func:`~costeff_same.verdicts.comparison` at that p-value.
+    """
+    predictions, baseline, labels = np.asarray(predictions), np.asarray(baseline), np.asarray(labels)
+    difference = paired_metric_interval(metric, predictions, baseline, labels)
+    test = mcnemar_exact(predictions == labels, baseline == labels)
+    return {"difference": difference, "mcnemar": test, "verdict": verdicts.comparison(difference, test["p_value"])}
+
+
+def comparisons(models: dict[str, dict[str, Any]], tolerance: float, metric: str,
+                labels: np.ndarray) -> list[dict[str, Any]]:
+    """Every static model's budget, and each multi-exit model :func:`matched` to it and tested.
 
     Args:
         models: ``{name: evaluation}``, each with ``kind`` (``static`` or ``multi_exit``),
-            ``flops_per_example`` and ``final_exit_metric``.
+            ``flops_per_example``, ``final_exit_metric``, ``test_final_predictions`` and test
+            sweep rows with per-example ``predictions``.
         tolerance: a fraction of the budget.
+        metric: the task metric.
+        labels: ``(N,)`` test labels.
 
     Returns:
         One row per static model: its budget and metric, and ``matches``: ``{multi-exit
-        name: matched figures with at_least_as_accurate and test_flops_ratio, or None}``.
+        name: matched figures with at_least_as_accurate, test_flops_ratio and the
+        :func:`paired_test` against the baseline (``difference``, ``mcnemar``, ``verdict``), or
+        None}``. Each multi-exit model's McNemar p-values across the budgets form one family:
+        they carry Holm's adjusted ``p_holm``, and the verdict is taken at it.
     """
     rows = []
     for name, m in models.items():
@@ -115,6 +153,13 @@ def comparisons(models: dict[str, dict[str, Any]], tolerance: float) -> list[dic
                 if match is not None:
                     match["at_least_as_accurate"] = match["metric"] >= m["final_exit_metric"]
                     match["test_flops_ratio"] = match["flops_per_example"] / m["flops_per_example"]
+                    ours = next(r for r in o["sweep_test"] if r["value"] == match["threshold"])["predictions"]
+                    match.update(paired_test(metric, ours, m["test_final_predictions"], labels))
                 row["matches"][other] = match
         rows.append(row)
+    for other in {o for r in rows for o in r["matches"]}:
+        family = [r["matches"][other] for r in rows if r["matches"].get(other)]
+        for match, p in zip(family, holm([f["mcnemar"]["p_value"] for f in family])):
+            match["mcnemar"]["p_holm"] = p
+            match["verdict"] = verdicts.comparison(match["difference"], p)
     return rows

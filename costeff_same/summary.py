@@ -12,13 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from costeff_same.attacks.units import run_accuracy_unit
-from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, accuracy_attacks_summary, unit_row
+from costeff_same.chapters.accuracy_attacks import (
+    accuracy_attacks_config,
+    accuracy_attacks_summary,
+    unit_row,
+    with_shift_verdicts,
+)
 from costeff_same.chapters.costeff import costeff_config, costeff_summary
 from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary
 from costeff_same.chapters.same import same_config, same_summary_section
 from costeff_same.engine.results import is_cached, load_result
 from costeff_same.foundations.config import StageConfig, load_profile
+from costeff_same.reproduction import claims_frame, reproduction_section
+from costeff_same.study import load_study, study_section, with_seed
 
 
 @dataclass(frozen=True)
@@ -40,12 +49,37 @@ SECTIONS: dict[str, Section] = {
 }
 
 
-def summary(profile: str) -> dict[str, Any]:
-    """``{"profile": ..., "<section>": {...} or {"status": "not run"}}`` for every section."""
-    params = load_profile(profile)
-    out: dict[str, Any] = {"profile": profile}
+def summary(profile: str, with_study: bool = True) -> dict[str, Any]:
+    """``{"profile": ..., "<section>": {...} or {"status": "not run"}, "reproduction": {...}}``.
+
+    Args:
+        profile: the parameter profile.
+        with_study: where a seed study of ``profile`` is cached, add its ``study`` section
+            (per-seed values of the headline figures) and judge each claim on every seed.
+    """
+    out = chapter_sections(load_profile(profile))
+    study = load_study(profile) if with_study else None
+    per_seed = None
+    if study is not None:
+        per_seed = {seed: chapter_sections(load_profile(profile), seed) for seed in study["seeds"]}
+        out["study"] = study_section(per_seed)
+    return {"profile": profile, **out, "reproduction": reproduction_section(out, per_seed)}
+
+
+def chapter_sections(params: dict[str, Any], seed: int | None = None,
+                     only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every chapter's section from the cache, ``{"status": "not run"}`` where it is not cached.
+
+    Args:
+        params: the profile's notebook parameters, by chapter.
+        seed: run every chapter with this seed instead of the profile's (a seed study).
+        only: these sections only (keys of :data:`SECTIONS`).
+    """
+    out: dict[str, Any] = {}
     for key, section in SECTIONS.items():
-        config = section.build(**params.get(section.chapter, {}))
+        if only is not None and key not in only:
+            continue
+        config = section.build(**with_seed(params.get(section.chapter, {}), seed))
         if is_cached(section.result_name, config):
             out[key] = {"status": "done", **section.summarize(load_result(section.result_name, config))}
         else:
@@ -53,11 +87,49 @@ def summary(profile: str) -> dict[str, Any]:
     return out
 
 
+def seed_spread(profile: str, key: str) -> dict[str, Any] | None:
+    """The seed study's values of section ``key``'s headline figures under ``profile`` (the
+    ``study`` section's entry), or None when no study of ``profile`` is cached."""
+    study = load_study(profile)
+    if study is None:
+        return None
+    params = load_profile(profile)
+    return study_section({seed: chapter_sections(params, seed, (key,)) for seed in study["seeds"]}).get(key)
+
+
+def seed_study(profile: str, key: str) -> tuple[str, pd.DataFrame | None]:
+    """What a chapter says about seeds: a sentence, and :func:`seed_spread` as a table (one
+    row per headline figure: mean, sample sd, min, max, seeds and each seed's value; None
+    without a seed study of ``profile``)."""
+    spread = seed_spread(profile, key)
+    if not spread:
+        return f"One seed: no seed study of profile {profile} is cached (make study runs one).", None
+    rows = {name: {"mean": f["mean"], "sd": f["sd"], "min": f["min"], "max": f["max"], "seeds": f["seeds"],
+                   **{f"seed {k}": v for k, v in f["values"].items()}} for name, f in spread.items()}
+    table = pd.DataFrame(rows).T
+    return (f"The seed study's {int(table['seeds'].max())} seeds: each headline figure's mean, sample "
+            "standard deviation and range (each seed's values read from the cache).", table)
+
+
+def chapter_closing(profile: str, key: str, section: dict[str, Any]) -> tuple[dict[str, str], pd.DataFrame,
+                                                                             pd.DataFrame | None]:
+    """What every chapter ends with: its claims judged (:func:`~costeff_same.reproduction.claims_frame`)
+    and its figures across seeds (:func:`seed_study`).
+
+    Returns:
+        The values to glue (``claim_<key>``: each claim's verdict; ``seed_note``), the claims
+        table and the seed table (None without a seed study).
+    """
+    claims = claims_frame(key, section)
+    note, seeds = seed_study(profile, key)
+    return {**{f"claim_{k}": v for k, v in claims["verdict"].items()}, "seed_note": note}, claims, seeds
+
+
 def accuracy_attack_rows(profile: str) -> list[dict[str, Any]] | None:
     """Chapter 3's (victim, recipe) figures under ``profile``, from the cache only (None: not run).
 
     Reads the chapter record when it is cached, else whichever (victim, recipe) units are
-    (chapter 4 sets SAME beside them).
+    (chapter 4 sets SAME beside them), with their Holm-corrected shift verdicts.
     """
     params = load_profile(profile).get("03_accuracy_attacks")
     if params is None:
@@ -75,4 +147,4 @@ def accuracy_attack_rows(profile: str) -> list[dict[str, Any]] | None:
             for unit in cfg.units(name, recipe, value):
                 if is_cached("accuracy_attack", unit):
                     rows.append(unit_row(name, value, run_accuracy_unit(unit)))
-    return rows or None
+    return with_shift_verdicts(rows) or None

@@ -77,6 +77,7 @@ class MultiExitExperimentConfig(StageConfig):
 #: the parameters with which an attack chapter names its victims (:func:`victims_config`)
 VICTIM_PARAMS = {
     "victim_profile": Param("str", 'the profile whose chapter-1 victims are attacked'),
+    "victim_seed": Param("Optional[int]", "attack the victims trained with this seed (None: the profile's)"),
     "task": Param("str", "must equal chapter 1's task (the victims were trained on it)"),
     "data_file": Param("Optional[str]", "must equal chapter 1's data_file"),
     "backbone": Param("str", "must equal chapter 1's backbone"),
@@ -159,8 +160,9 @@ def run_multi_exit(cfg: MultiExitExperimentConfig) -> dict[str, Any]:
 def victims_config(params: dict[str, Any], chapter: str, given: set[str]) -> MultiExitExperimentConfig:
     """Chapter 1's config for the victims an attack chapter attacks.
 
-    Pops ``victim_profile`` and the profile's ``common`` keys (:data:`COMMON_KEYS`) from
-    ``params`` in place; each common key the caller gave (``given``) must equal chapter 1's
+    Pops ``victim_profile``, ``victim_seed`` (the victims' training seed; None: the
+    profile's) and the profile's ``common`` keys (:data:`COMMON_KEYS`) from ``params`` in
+    place; each common key the caller gave (``given``) must equal chapter 1's
     value under that profile.
 
     Raises:
@@ -168,6 +170,9 @@ def victims_config(params: dict[str, Any], chapter: str, given: set[str]) -> Mul
             (naming both values and ``chapter``).
     """
     chapter1 = load_profile(params.pop("victim_profile"))["01_multi_exit"]
+    victim_seed = params.pop("victim_seed", None)
+    if victim_seed is not None:
+        chapter1 = {**chapter1, "seed": victim_seed}
     for key in COMMON_KEYS:
         value = params.pop(key)
         if key in given and chapter1.get(key) != value:

@@ -5,7 +5,7 @@
 - :func:`trained_model`: one fine-tuned multi-exit model (trained once through
   :func:`costeff_same.engine.training.train`, then loaded from the results cache).
 - :func:`load_entry_model`: the model a cached stage saved in its work folder.
-- :func:`test_sentences`: the test sentences an attack chapter attacks.
+- :func:`attack_sentences`: the test sentences an attack chapter attacks.
 
 Chapter 1's two victims and their operating points are in :mod:`costeff_same.victims`;
 COST-EFF's models in :mod:`costeff_same.compression.pipeline`.
@@ -75,16 +75,45 @@ def trained_model(cfg: TrainedModelConfig) -> tuple[MultiExitBertForSequenceClas
     return load_entry_model(record), record
 
 
-def test_sentences(data: DataConfig, n: int, shuffle_seed: int | None = None,
-                   who: str = "this attack") -> tuple[list[str], list[int]]:
-    """``n`` sentences and labels of the test split as chapter 1 prepares it.
+def balanced_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded order of examples in which every prefix keeps the labels' proportions.
+
+    The examples are shuffled with ``seed``; each gets its rank within its label as a
+    fraction of that label's count, and the order sorts by it. So the first ``n`` hold each
+    label in proportion to ``labels`` (within one example), whatever ``n``.
+
+    Args:
+        labels: ``(N,)`` integer labels.
+        seed: seeds the shuffle.
+
+    Returns:
+        ``(N,)`` int64, a permutation of 0..N-1.
+    """
+    labels = np.asarray(labels)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    fraction = np.empty(len(labels))
+    for label in np.unique(labels):
+        members = order[labels[order] == label]
+        fraction[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return order[np.argsort(fraction[order], kind="stable")]
+
+
+def attack_sentences(data: DataConfig, n: int, seed: int,
+                   who: str = "this attack") -> tuple[list[str], list[int], list[int]]:
+    """The ``n`` test sentences every attack chapter attacks: the first ``n`` of
+    :func:`balanced_order` of the test split as chapter 1 prepares it.
+
+    Chapters 3 and 4 (and any attack with the same ``seed``) draw the same sentences, with
+    both labels in proportion to the split.
 
     Args:
         data: the task (its ``eval_size`` subsample of the test split, as chapter 1's).
         n: how many (at most the split's size).
-        shuffle_seed: None takes the split's first ``n`` (its stored order, which may group
-            the labels); a seed takes the first ``n`` of a seeded shuffle (both labels).
+        seed: seeds the order.
         who: named in the error.
+
+    Returns:
+        The sentences, their labels and their indices in chapter 1's test split.
 
     Raises:
         ConfigError: for a sentence-pair task.
@@ -93,8 +122,6 @@ def test_sentences(data: DataConfig, n: int, shuffle_seed: int | None = None,
     if task.has_pairs:
         raise ConfigError(f"task {task.name!r} has sentence pairs; {who} takes single sentences")
     test = subsample(task.splits["test"], data.eval_size, data.seed)
-    if shuffle_seed is None:
-        order = np.arange(min(n, len(test)))
-    else:
-        order = np.random.default_rng(shuffle_seed).permutation(len(test))[:n]
-    return [test["text"][int(i)] for i in order], [int(test["label"][int(i)]) for i in order]
+    order = balanced_order(np.asarray(test["label"]), seed)[:n]
+    return ([test["text"][int(i)] for i in order], [int(test["label"][int(i)]) for i in order],
+            [int(i) for i in order])

@@ -96,7 +96,9 @@ from IPython.display import display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.chapters.costeff import COSTEFF_SCHEMA, costeff_config, run_costeff
+from costeff_same.chapters.costeff import COSTEFF_SCHEMA, costeff_config, costeff_summary, run_costeff
+from costeff_same.summary import chapter_closing
+from costeff_same.verdicts import interval_text
 
 config = costeff_config(**COSTEFF_SCHEMA.pick(globals()))  # the parameters cell above
 record = run_costeff(config)  # cached: a second run only reads the result (each model's stages are cached too)
@@ -104,6 +106,7 @@ order = record["model_order"]  # the comparison's models, in display order
 models = {name: record["models"][name] for name in order}
 teacher, ta, costeff = models["teacher"], models["ta"], models["costeff"]
 label = plotting.costeff_label
+section = costeff_summary(record)  # the chapter's figures with their 95% intervals and paired tests
 print(f"profile {profile}: task {record['task']}, backbone {record['backbone']}, config {config.config_hash()}")
 print("examples:", record["examples"], "truncated:", record["truncated"])
 
@@ -228,10 +231,11 @@ plotting.fig_costeff_schedule(record);
 # %% [markdown]
 # ## Per-exit accuracy of the slender model
 #
-# After recovery the COST-EFF model's last exit reaches {glue:text}`costeff_final:.3f` test
-# accuracy, against {glue:text}`ta_final:.3f` for the TA it was cut from and
-# {glue:text}`teacher_final:.3f` for the fine-tuned teacher: a retention of
-# {glue:text}`retention_pct:.1f`% of the teacher's accuracy with
+# After recovery the COST-EFF model's last exit reaches {glue:text}`costeff_final_ci` test
+# accuracy, against {glue:text}`ta_final_ci` for the TA it was cut from and
+# {glue:text}`teacher_final_ci` for the fine-tuned teacher: a retention of
+# {glue:text}`retention_ci` of the teacher's accuracy (paired bootstrap over the same test
+# sentences; at COST-EFF's early-exit operating point {glue:text}`retention_op_ci`) with
 # {glue:text}`param_fraction_pct:.1f`% of its parameters ({glue:text}`param_fraction_noemb_pct:.1f`%
 # without embeddings) and {glue:text}`flops_fraction_pct:.1f`% of its FLOPs per example.
 # Recovery kept the checkpoint of step {glue:text}`best_step` (validation mean over exits
@@ -242,6 +246,12 @@ glue("costeff_final", costeff["final_exit_metric"], display=False)
 glue("ta_final", ta["final_exit_metric"], display=False)
 glue("teacher_final", teacher["final_exit_metric"], display=False)
 glue("retention_pct", 100 * record["retention"], display=False)
+for key, name in (("costeff_final_ci", "costeff_final_exit_accuracy"), ("ta_final_ci", "ta_accuracy"),
+                  ("teacher_final_ci", "teacher_accuracy")):
+    glue(key, interval_text(section["intervals"][name]), display=False)
+glue("retention_ci", interval_text(section["intervals"]["retention"], percent=True), display=False)
+glue("retention_op_ci", interval_text(section["intervals"]["retention_operating_point"], percent=True),
+     display=False)
 glue("param_fraction_pct", 100 * record["parameter_fraction"], display=False)
 glue("param_fraction_noemb_pct", 100 * record["parameter_fraction_without_embeddings"], display=False)
 glue("flops_fraction_pct", 100 * record["flops_fraction"], display=False)
@@ -269,6 +279,7 @@ plotting.fig_costeff_tradeoff(record);
 
 # %%
 ops = pd.DataFrame([{"model": label(n), "threshold": m["operating_point"]["threshold"],
+                     f"validation {record['metric']}": m["operating_point"]["validation_metric"],
                      f"test {record['metric']}": m["operating_point"]["metric"],
                      "mean exit layer": m["operating_point"]["mean_exit_layer"],
                      "MFLOPs/example": m["operating_point"]["flops_per_example"] / 1e6,
@@ -283,10 +294,13 @@ ops.round(3)
 # For each static model (a budget), every multi-exit model takes the threshold with the best
 # *validation* accuracy among those whose FLOPs per example on the test sentences lie within
 # {glue:text}`budget_pct`% of the static model's (FLOPs need no labels); the table gives its
-# *test* accuracy and FLOPs. An empty cell means the model cannot spend that budget (its whole depth is cheaper,
-# or its first exit dearer). COST-EFF is at least as accurate as the static model at
-# {glue:text}`n_wins` of the {glue:text}`n_matched` budgets it can match
-# ({glue:text}`wins_text`).
+# *test* accuracy and FLOPs. An empty cell means the model cannot spend that budget (its
+# whole depth is cheaper, or its first exit dearer). Each of COST-EFF's matches is a paired
+# comparison on the same test sentences: the 95% paired-bootstrap interval of its accuracy
+# minus the static model's, and an exact McNemar test, Holm-corrected over the budgets. By
+# the rule of the methods page COST-EFF beats the static model at {glue:text}`n_beats` of
+# the {glue:text}`n_matched` budgets it can match, is within noise at
+# {glue:text}`n_noise` and worse at {glue:text}`n_worse` ({glue:text}`verdicts_text`).
 
 # %%
 glue("budget_pct", round(100 * budget_tolerance), display=False)
@@ -297,17 +311,21 @@ for c in record["comparisons"]:
     for n, match in c["matches"].items():
         if any(other["matches"].get(n) for other in record["comparisons"]):  # models that can match a budget
             row[label(n)] = float("nan") if match is None else match["metric"]
-    costeff_match = c["matches"].get("costeff")
+    costeff_match = next(b["costeff"] for b in section["matched_budgets"] if b["baseline"] == c["baseline"])
     if costeff_match is not None:
         matched_budgets += 1
         row["COST-EFF threshold"] = costeff_match["threshold"]
         row["COST-EFF MFLOPs/example"] = costeff_match["flops_per_example"] / 1e6
-        if costeff_match["at_least_as_accurate"]:
-            wins.append(label(c["baseline"]))
+        row["COST-EFF - static [95% CI]"] = interval_text(costeff_match.get("difference"))
+        row["McNemar p (Holm)"] = costeff_match.get("p_holm")
+        row["verdict"] = costeff_match.get("verdict")
+        wins.append(f"{label(c['baseline'])}: {costeff_match.get('verdict')}")
     rows.append(row)
-glue("n_wins", len(wins), display=False)
+found = [b["costeff"]["verdict"] for b in section["matched_budgets"] if b["costeff"]]
+for key, verdict in (("n_beats", "beats"), ("n_noise", "within noise"), ("n_worse", "worse")):
+    glue(key, sum(v == verdict for v in found), display=False)
 glue("n_matched", matched_budgets, display=False)
-glue("wins_text", "; ".join(wins) if wins else "none", display=False)
+glue("verdicts_text", "; ".join(wins) if wins else "no budget matched", display=False)
 pd.DataFrame(rows).set_index("budget (static model)").round(3)
 
 # %% [markdown]
@@ -317,8 +335,10 @@ pd.DataFrame(rows).set_index("budget (static model)").round(3)
 # over exits {glue:text}`no_ta_mean:.3f`); with importance from the last exit only,
 # {glue:text}`final_imp_final:.3f` (mean over exits {glue:text}`final_imp_mean:.3f`). COST-EFF
 # itself: {glue:text}`costeff_final:.3f` (mean over exits {glue:text}`costeff_mean:.3f`).
-# These are single runs with one seed: differences of a point or so on
-# {glue:text}`n_test` test sentences are within noise.
+# Paired on the same {glue:text}`n_test` test sentences (exact McNemar, paired-bootstrap
+# interval of the difference), COST-EFF against no TA: {glue:text}`no_ta_verdict`
+# ({glue:text}`no_ta_diff`); against last-exit importance: {glue:text}`final_imp_verdict`
+# ({glue:text}`final_imp_diff`).
 
 # %%
 nan = float("nan")
@@ -327,6 +347,10 @@ for key, name in (("no_ta", "no_ta"), ("final_imp", "final_importance"), ("coste
     if name != "costeff":  # COST-EFF's last exit is glued above
         glue(f"{key}_final", m["final_exit_metric"] if m else nan, display=False)
     glue(f"{key}_mean", sum(m["per_exit_test"]) / len(m["per_exit_test"]) if m else nan, display=False)
+    if name != "costeff":
+        test = section["ablation_tests"].get(name)
+        glue(f"{key}_verdict", test["verdict"] if test else "not run", display=False)
+        glue(f"{key}_diff", interval_text(test["difference"]) if test else "n/a", display=False)
 
 # %% [markdown]
 # ## Our figures beside the paper's claim
@@ -339,33 +363,23 @@ for key, name in (("no_ta", "no_ta"), ("final_imp", "final_importance"), ("coste
 # model, not the 12-layer BERT-base with 109.5 M); the task is {glue:text}`task_name`, not GLUE;
 # each stage trains for two epochs or less on a 2-core CPU, and importance is estimated
 # on {glue:text}`importance_examples_text` training sentences per event rather than a full pass;
-# exits read {glue:text}`pooling_text`; and {glue:text}`ta_init_text`. FLOPs fractions are of the teacher running
-# all its layers.
+# exits read {glue:text}`pooling_text`; and {glue:text}`ta_init_text`. FLOPs fractions are of
+# the teacher running all its layers. Each verdict comes from the rule of the methods page.
 
 # %%
 glue("task_name", record["task"], display=False)
 glue("ta_init_text", "our TA starts from the fine-tuned teacher's encoder (so a representation stage would start "
      "at zero loss and is shortened or skipped) rather than from the pre-trained model" if ta_init == "teacher"
      else "our TA starts, like the paper's, from the pre-trained backbone", display=False)
-claim = record["paper_claim"]
-op_fraction = costeff["operating_point"]["flops_per_example"] / teacher["flops_per_example"]
-pd.DataFrame([
-    {"quantity": "performance retained (last exit / teacher)", "paper (BERT-base, GLUE)": f"{claim['retention']:.1%}",
-     "ours": f"{record['retention']:.1%}",
-     "setting": (f"{record['backbone']}, {record['task']}, "
-                 f"{target_heads} heads/FFN {target_ffn}/rank {target_embedding_rank}")},
-    {"quantity": "parameters (share of the teacher's)",
-     "paper (BERT-base, GLUE)": f"{claim['parameter_fraction']:.1%} (1/8)",
-     "ours": f"{record['parameter_fraction']:.1%} (1/{1 / record['parameter_fraction']:.1f}); "
-             f"{record['parameter_fraction_without_embeddings']:.1%} without embeddings",
-     "setting": f"the word embedding is {embedding_share:.0%} of the teacher's parameters"},
-    {"quantity": "FLOPs per example (share of the teacher's)",
-     "paper (BERT-base, GLUE)": f"{claim['flops_fraction']:.1%} (1/19)",
-     "ours": f"{record['flops_fraction']:.1%} all layers; {op_fraction:.1%} (1/{1 / op_fraction:.1f}) "
-             f"with entropy exit at threshold {costeff['operating_point']['threshold']:g}",
-     "setting": "measured at batch 1 on our test sentences"},
-    {"quantity": "Pareto-optimal against static and early-exit models",
-     "paper (BERT-base, GLUE)": "yes, at high compression",
-     "ours": f"at least as accurate as the static model at {len(wins)} of {matched_budgets} matched budgets",
-     "setting": "budgets = our static slender and depth-truncated baselines"},
-]).set_index("quantity")
+glued, claims, seeds = chapter_closing(profile, "costeff", section)
+for name, value in glued.items():
+    glue(name, value, display=False)
+claims
+
+# %% [markdown]
+# ## Across seeds
+#
+# {glue:text}`seed_note`
+
+# %%
+seeds

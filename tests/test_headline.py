@@ -65,14 +65,30 @@ def test_matched_takes_the_best_validation_metric_within_the_budget():
 
 
 def test_comparisons_set_each_multi_exit_model_beside_each_static_budget():
+    labels = np.array([0, 1] * 50)
+    baseline = labels.copy()
+    baseline[:12] = 1 - baseline[:12]                 # the static model: 88 of 100 right
+    ours = labels.copy()
+    ours[:2] = 1 - ours[:2]                           # COST-EFF at the matched threshold: 98 of 100
     models = {
-        "static_h2": {"kind": "static", "flops_per_example": 100.0, "final_exit_metric": 0.82},
-        "costeff": {"kind": "multi_exit", **_curve([(0.1, 0.85, 0.84, 98.0), (0.5, 0.80, 0.79, 52.0)])},
+        "static_h2": {"kind": "static", "flops_per_example": 100.0, "final_exit_metric": 0.88,
+                      "test_final_predictions": baseline.tolist()},
+        "static_h1": {"kind": "static", "flops_per_example": 52.0, "final_exit_metric": 0.79,
+                      "test_final_predictions": labels.tolist()},
+        "costeff": {"kind": "multi_exit", **_curve([(0.1, 0.85, 0.98, 98.0), (0.5, 0.80, 0.79, 52.0)])},
     }
-    (row,) = comparisons(models, 0.1)
+    models["costeff"]["sweep_test"][0]["predictions"] = ours.tolist()
+    models["costeff"]["sweep_test"][1]["predictions"] = (1 - labels).tolist()
+    row, row1 = comparisons(models, 0.1, "accuracy", labels)
     match = row["matches"]["costeff"]
     assert row["baseline"] == "static_h2" and match["threshold"] == 0.1
     assert match["at_least_as_accurate"] is True and match["test_flops_ratio"] == pytest.approx(0.98)
+    # paired on the same sentences: 10 discordant pairs, all for COST-EFF; Holm over the two budgets
+    assert (match["mcnemar"]["a_only"], match["mcnemar"]["b_only"]) == (10, 0)
+    assert match["mcnemar"]["p_value"] == pytest.approx(2 / 2 ** 10)
+    assert match["mcnemar"]["p_holm"] == pytest.approx(2 / 2 ** 10)   # the larger of two: Holm keeps it
+    assert match["difference"]["estimate"] == pytest.approx(0.10) and match["verdict"] == "beats"
+    assert row1["matches"]["costeff"]["verdict"] == "worse"
 
 
 # -- efficiency statistics ----------------------------------------------------------------------------
@@ -93,8 +109,9 @@ def test_efficiency_change_by_hand():
 
 def _victim(final, value, metric, speedup, layer, flops):
     return {"exit_style": "deebert", "regime": "two_stage", "per_exit_test": [0.7, final], "final_exit_metric": final,
-            "operating_point": {"value": value, "metric": metric, "speedup": speedup, "mean_exit_layer": layer,
-                                "flops_per_example": flops},
+            "per_exit_validation": [0.68, final - 0.01],
+            "operating_point": {"value": value, "metric": metric, "validation_metric": metric - 0.02,
+                                "speedup": speedup, "mean_exit_layer": layer, "flops_per_example": flops},
             "timing": {"1": {"wallclock_speedup": 1.2}, "64": {"wallclock_speedup": 1.5}}}
 
 
@@ -107,13 +124,16 @@ def test_multi_exit_summary_reads_the_operating_points():
                                                  "speedup": 1.6, "mean_exit_layer": 1.25, "flops_per_example": 1e6}
     assert out["entropy"]["wallclock_speedup_batch64"] == 1.5 and out["patience"]["wallclock_speedup_batch1"] == 1.2
     assert out["final_exit_accuracy"] == 0.8 and out["per_exit_accuracy"] == [0.7, 0.8]
+    assert out["entropy"]["validation_accuracy"] == pytest.approx(0.77)
+    assert out["entropy"]["validation_final_exit_accuracy"] == pytest.approx(0.79)
 
 
 def _model(final, params, flops, threshold, metric, op_flops):
     return {"final_exit_metric": final, "parameters": params, "parameters_without_embeddings": params // 2,
             "deployed_parameters": params, "single_exit_parameters": params, "flops_per_example": flops,
-            "shape": {"heads": [2]}, "operating_point": {"threshold": threshold, "metric": metric,
-                                                          "flops_per_example": op_flops}}
+            "shape": {"heads": [2]}, "per_exit_validation": [final - 0.02],
+            "operating_point": {"threshold": threshold, "metric": metric, "validation_metric": metric - 0.01,
+                                "flops_per_example": op_flops}}
 
 
 def test_costeff_summary_counts_the_budgets_won():
@@ -129,7 +149,9 @@ def test_costeff_summary_counts_the_budgets_won():
     out = costeff_summary(record)
     assert out["budgets_costeff_at_least_as_accurate"] == ["static_h2"]
     assert out["retention"] == pytest.approx(0.9767, abs=1e-4) and out["ablations"] == {}
-    assert out["operating_points"]["costeff"] == {"threshold": 0.15, "accuracy": 0.84, "flops_per_example": 90.0}
+    assert out["operating_points"]["costeff"] == {"threshold": 0.15, "accuracy": 0.84, "validation_accuracy": 0.83,
+                                                  "flops_per_example": 90.0}
+    assert out["validation_final_exit_accuracy"]["costeff"] == pytest.approx(0.82)
 
 
 def _unit(key, clean, adv):
@@ -152,20 +174,27 @@ def test_accuracy_attacks_summary_flattens_one_row_per_unit():
 
 
 def test_same_summary_section_averages_the_victims_reductions():
-    def victim(reduction):
+    def victim(reduction, adv):
         e = {k: 1.0 for k in ("mean_exit_layer_clean", "mean_exit_layer_adv", "speedup_clean", "speedup_adv",
                               "efficiency_gain_clean", "efficiency_gain_adv")}
         s = {k: 1 for k in ("examples", "attacked", "skipped", "succeeded", "accuracy_before", "accuracy_after",
                             "success_rate", "perturbation_rate_attacked", "perturbation_rate", "max_words_changed",
                             "budget_violations", "queries_per_example", "seconds_per_example")}
-        return {"policy": "entropy", "policy_value": 0.3,
-                "main": {"summary": {**s, "efficiency_all": {**e, "efficiency_gain_reduction": reduction}}},
+        results = [{"original_exit_layer": 2, "perturbed_exit_layer": a} for a in adv]
+        return {"policy": "entropy", "policy_value": 0.3, "ablations": {},
+                "main": {"summary": {**s, "efficiency_all": {**e, "efficiency_gain_reduction": reduction}},
+                         "results": results},
                 "timing": {"clean": {"seconds": 1.0}, "adversarial": {"seconds": 2.5}, "slowdown": 2.5}}
 
     record = {"task": "t", "backbone": "b", "num_layers": 4, "num_examples": 2, "ablation_examples": 0,
-              "seconds": 1.0, "victims": {"entropy": victim(0.9), "patience": victim(0.7)}}
+              "seconds": 1.0,
+              "victims": {"entropy": victim(0.9, [4, 4, 4, 4, 3]), "patience": victim(0.7, [4, 4, 3, 3, 3])}}
     out = same_summary_section(record)
     assert out["mean_efficiency_gain_reduction"] == pytest.approx(0.8)
+    # g_clean = 1 - 2/4 = 0.5; g_adv = 0.05 and 0.15: reductions 0.9 and 0.7, read from the sentences
+    interval = out["mean_efficiency_gain_reduction_interval"]
+    assert interval["estimate"] == pytest.approx(0.8) and interval["low"] <= 0.8 <= interval["high"]
+    assert out["verdict"] == "reproduced"
     assert out["entropy"]["wallclock_slowdown"] == 2.5 and out["patience"]["efficiency_gain_reduction"] == 0.7
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from costeff_same.foundations.paths import REPO_DIR
 from costeff_same.notebooks import chapters, run_chapter, to_ipynb
+from costeff_same.verdicts import interval_text
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -86,7 +87,10 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
     assert _close(ch2["teacher_final"], s["costeff"]["teacher_accuracy"])
     assert _close(ch2["retention_pct"], 100 * s["costeff"]["retention"])
     assert _close(ch2["flops_fraction_pct"], 100 * s["costeff"]["flops_fraction"])
-    assert int(ch2["n_wins"]) == len(s["costeff"]["budgets_costeff_at_least_as_accurate"])
+    found = [b["costeff"]["verdict"] for b in s["costeff"]["matched_budgets"] if b["costeff"]]
+    assert int(ch2["n_beats"]) == found.count("beats") and int(ch2["n_worse"]) == found.count("worse")
+    assert int(ch2["n_noise"]) == found.count("within noise") and int(ch2["n_matched"]) == len(found)
+    assert ch2["retention_ci"].strip("'") == interval_text(s["costeff"]["intervals"]["retention"], percent=True)
 
     ch3 = _glued(site, "03_accuracy_attacks")
     reductions = [r["efficiency_gain_reduction"] for r in s["accuracy_attacks"]["records"]
@@ -95,7 +99,12 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
     assert int(ch3["n_pairs"]) == len(s["accuracy_attacks"]["records"])
     if reductions:
         assert _close(ch3["mean_reduction"], sum(reductions) / len(reductions))
-        assert _close(ch3["max_reduction"], max(reductions))
+        largest = max((r for r in s["accuracy_attacks"]["records"] if r["efficiency_gain_reduction"] is not None),
+                      key=lambda r: r["efficiency_gain_reduction"])
+        assert ch3["max_reduction_ci"].strip("'") == interval_text(
+            largest["intervals"]["attacked"]["efficiency_gain_reduction"])
+    assert ch3["rq1_verdict"].strip("'") == s["accuracy_attacks"]["rq1"]["verdict"]
+    assert int(ch3["n_significant"]) == s["accuracy_attacks"]["rq1"]["significant"]
 
     ch4 = _glued(site, "04_same")
     assert int(ch4["n_examples"]) == s["same"]["num_examples"]
@@ -106,6 +115,22 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
         assert _close(ch4[f"{key}_slowdown"], s["same"][victim]["wallclock_slowdown"])
     if s["same"]["mean_efficiency_gain_reduction"] is not None:
         assert _close(ch4["mean_reduction"], s["same"]["mean_efficiency_gain_reduction"])
+    assert ch4["rq1_verdict"].strip("'") == s["accuracy_attacks"]["rq1"]["verdict"]
+    assert ch4["mean_reduction_ci"].strip("'") == interval_text(s["same"]["mean_efficiency_gain_reduction_interval"])
+
+    # the reproduction summary: every verdict and figure on the page is the summary's
+    summary_page = _glued(site, "99_reproduction")
+    claims = s["reproduction"]["claims"]
+    assert len(claims) >= 12 and int(summary_page["n_claims"]) == len(claims)
+    for claim in claims:
+        assert summary_page[f"verdict_{claim['key']}"].strip("'") == claim["verdict"], claim["key"]
+        assert summary_page[f"ours_{claim['key']}"].strip("'") == claim["ours_text"], claim["key"]
+    for chapter in ("01_multi_exit", "02_costeff", "03_accuracy_attacks", "04_same"):
+        for key, value in _glued(site, chapter).items():
+            if key.startswith("claim_"):
+                row = next(c for c in claims if c["key"] == key[len("claim_"):])
+                assert value.strip("'") == row["verdict"], (chapter, key)
+    assert sum(s["reproduction"]["counts"].values()) == len(claims)
 
 
 def test_summary_json_reads_the_cache(site, monkeypatch):

@@ -24,7 +24,7 @@ from costeff_same.core.metrics import efficiency_change
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError, StageConfig, TrainedModelConfig
-from costeff_same.zoo import test_sentences
+from costeff_same.zoo import attack_sentences
 
 #: ablation name -> the settings it changes (Chen et al., 2023, section 5; each on ``ablation_examples`` sentences)
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -143,7 +143,7 @@ def _run_same_unit(cfg: SameUnitConfig, workdir: Path) -> dict[str, Any]:
     set_threads()
     victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size, recording=cfg.store_candidates)
     attack = build(victim, **cfg.settings.build_kwargs())
-    texts, labels = test_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="SAME here")
+    texts, labels, indices = attack_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="SAME here")
     results, seconds = attack_all(attack, texts, labels, cfg.seed)
     if cfg.store_candidates:
         with gzip.open(workdir / "candidates.jsonl.gz", "wt") as handle:
@@ -154,7 +154,7 @@ def _run_same_unit(cfg: SameUnitConfig, workdir: Path) -> dict[str, Any]:
         "victim": cfg.victim_name, "variant": cfg.variant, "policy": cfg.policy, "policy_value": cfg.policy_value,
         "num_layers": depth, "attack": repr(attack), "seconds": seconds, "queries": victim.num_queries,
         "cache_hits": victim.num_cache_hits, "gradient_calls": attack.transformation.gradients.calls,
-        "summary": same_summary(results, depth, cfg.settings), "results": results,
+        "summary": same_summary(results, depth, cfg.settings), "results": results, "test_indices": indices,
     }
 
 

@@ -25,11 +25,12 @@ from costeff_same.attacks.victim import MultiExitVictim
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficiency_change
+from costeff_same.core.statistics import efficacy_interval, mean_interval, reduction_interval
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig, TrainedModelConfig
 from costeff_same.foundations.registry import RECIPES
-from costeff_same.zoo import test_sentences, trained_model
+from costeff_same.zoo import attack_sentences, trained_model
 
 #: TextFooler's word-embedding threshold (Jin et al., 2020), set in counter-fitted space
 PAPER_MIN_COS_SIM = 0.5
@@ -85,11 +86,11 @@ class AccuracyAttackUnitConfig(StageConfig):
         policy: the exit policy name.
         policy_value: its threshold (entropy, nats) or patience (layers).
         recipe: ``pwws``, ``textfooler`` or ``deepwordbug``.
-        num_examples: the first this many sentences of chapter 1's test split.
+        num_examples: test sentences attacked (:func:`~costeff_same.zoo.attack_sentences`).
         min_cos_sim: TextFooler's least cosine similarity of a swap to its word (None for
             the other recipes).
         query_budget: model evaluations per example (None: unlimited).
-        seed: seeds the attacks' random choices.
+        seed: seeds the sentence selection and the attacks' random choices.
         batch_size: texts per victim forward.
     """
 
@@ -156,7 +157,49 @@ def summarize(results: list[dict[str, Any]], depth: int) -> dict[str, Any]:
         "budget_exhausted": int(sum(r["budget_exhausted"] for r in results)),
         "efficiency": efficiency_change(clean[attacked], adv[attacked], depth),
         "efficiency_succeeded": efficiency_change(clean[succeeded], adv[succeeded], depth),
+        "intervals": attack_intervals(results, depth),
     })
+
+
+def attack_intervals(results: list[dict[str, Any]], depth: int) -> dict[str, Any]:
+    """95% bootstrap intervals (:mod:`costeff_same.core.statistics`) of an attack's figures.
+
+    Args:
+        results: :meth:`AttackResult.to_dict` of every example.
+        depth: L.
+
+    Returns:
+        ``accuracy_before`` and ``accuracy_after`` (over all examples), ``success_rate``
+        (over attacked ones), ``perturbation_rate`` (over successful ones); and, over the
+        attacked examples (``attacked``) and over all (``all``): the efficiency-gain
+        reduction (clean and adversarial exit layers resampled together), the mean exit
+        layers and the efficacies, clean and adversarial. A figure with no example is None.
+    """
+    status = np.array([r["status"] for r in results])
+    attacked, succeeded = status != "skipped", status == "succeeded"
+    labels = np.array([r["label"] for r in results])
+    clean = np.array([r["original_exit_layer"] for r in results])
+    adv = np.array([r["perturbed_exit_layer"] for r in results])
+
+    def share(values, mask=None):
+        values = np.asarray(values, dtype=float)[mask if mask is not None else slice(None)]
+        return mean_interval(values) if values.size else None
+
+    def efficiency(mask):
+        if not mask.any():
+            return None
+        return {"efficiency_gain_reduction": reduction_interval(clean[mask], adv[mask], depth),
+                "mean_exit_layer_clean": mean_interval(clean[mask]), "mean_exit_layer_adv": mean_interval(adv[mask]),
+                "efficacy_clean": efficacy_interval(clean[mask], depth),
+                "efficacy_adv": efficacy_interval(adv[mask], depth)}
+
+    return {
+        "accuracy_before": share(np.array([r["original_prediction"] for r in results]) == labels),
+        "accuracy_after": share(np.array([r["perturbed_prediction"] for r in results]) == labels),
+        "success_rate": share(succeeded, attacked),
+        "perturbation_rate": share([r["perturbation_rate"] for r in results], succeeded),
+        "attacked": efficiency(attacked), "all": efficiency(np.ones(len(results), dtype=bool)),
+    }
 
 
 @stage("accuracy_attack")
@@ -165,14 +208,14 @@ def _run_accuracy_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str
     victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size)
     options = {"min_cos_sim": cfg.min_cos_sim} if cfg.min_cos_sim is not None else {}
     attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **options)
-    texts, labels = test_sentences(cfg.victim.data, cfg.num_examples, who="the accuracy attacks")
+    texts, labels, indices = attack_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="the accuracy attacks")
     results, seconds = attack_all(attack, texts, labels, cfg.seed)
     return {
         "victim": cfg.victim_name, "recipe": cfg.recipe, "key": cfg.key, "min_cos_sim": cfg.min_cos_sim,
         "policy": cfg.policy, "policy_value": cfg.policy_value,
         "num_layers": victim.num_layers, "attack": attack.describe(), "seconds": seconds,
         "queries": victim.num_queries, "cache_hits": victim.num_cache_hits,
-        "summary": summarize(results, victim.num_layers), "results": results,
+        "summary": summarize(results, victim.num_layers), "results": results, "test_indices": indices,
     }
 
 
@@ -181,14 +224,14 @@ def run_accuracy_unit(cfg: AccuracyAttackUnitConfig) -> dict[str, Any]:
     return load_or_run("accuracy_attack", cfg, _run_accuracy_unit, seed=cfg.seed)
 
 
-def candidates_per_word(data: DataConfig, min_cos_sim: float, sentences: int = 200) -> float:
-    """Mean TextFooler candidates per attackable word of chapter 1's first test sentences.
+def candidates_per_word(data: DataConfig, min_cos_sim: float, sentences: int = 200, seed: int = 0) -> float:
+    """Mean TextFooler candidates per attackable word of the attacked test sentences (:func:`attack_sentences`).
 
     The MiniLM input-embedding neighbours (of at most 50) with cosine >= ``min_cos_sim``,
     averaged over the words the recipe may touch (not stopwords, at least 2 characters).
     """
     swap = EmbeddingNeighbourSwap.from_minilm(min_cos_sim=min_cos_sim)
-    texts = [AttackedText(t) for t in test_sentences(data, sentences, who="TextFooler")[0]]
+    texts = [AttackedText(t) for t in attack_sentences(data, sentences, seed, who="TextFooler")[0]]
     words = [t.words[i] for t in texts
              for i in StopwordModification().allowed_indices(t) & MinWordLength(2).allowed_indices(t)]
     return sum(len(swap.neighbours(w)) for w in words) / max(1, len(words))

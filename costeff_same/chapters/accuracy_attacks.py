@@ -2,8 +2,9 @@
 
 Do attacks made to flip a model's answer also slow a multi-exit model down? PWWS,
 TextFooler and DeepWordBug attack the DeeBERT-style (entropy exit) and PABEE-style
-(patience exit) victims of chapter 1, each at its operating point, on the first
-``num_examples`` sentences of chapter 1's test split. For each (victim, recipe):
+(patience exit) victims of chapter 1, each at its operating point, on ``num_examples``
+sentences of chapter 1's test split: the seeded, label-balanced selection
+:func:`costeff_same.zoo.attack_sentences` that chapter 4 attacks too. For each (victim, recipe):
 
 - accuracy before and after the attack (over all examples; misclassified ones are skipped
   and stay wrong), attack success rate (succeeded / attacked), perturbation rate
@@ -36,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from costeff_same import verdicts
 from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_unit
+from costeff_same.core.statistics import holm
 from costeff_same.engine.results import load_or_run, stage
 from costeff_same.foundations.config import ConfigError, StageConfig, choice
 from costeff_same.foundations.registry import RECIPES, VICTIMS
@@ -97,9 +100,9 @@ ACCURACY_ATTACKS_SCHEMA = Schema("03_accuracy_attacks", {
     **VICTIM_PARAMS,
     "recipes": Param("list[str]", 'attack recipes'),
     "textfooler_min_cos_sims": Param("list[float]", 'TextFooler runs once per word-embedding cosine threshold'),
-    "num_examples": Param("int", "the first this many sentences of chapter 1's test split, per victim"),
+    "num_examples": Param("int", "test sentences per victim (seeded, label-balanced; chapter 4's with the same seed)"),
     "query_budget": Param("Optional[int]", 'model evaluations per attacked example (None: unlimited)'),
-    "seed": Param("int", "seeds the attacks' random choices (character edits)"),
+    "seed": Param("int", "seeds the sentence selection and the attacks' random choices (character edits)"),
     "batch_size": Param("int", 'texts per victim forward'),
 })
 
@@ -134,12 +137,12 @@ def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str
         ch1 = chapter1["victims"][name]
         for unit_cfg in (u for r in cfg.recipes for u in cfg.units(name, r, point["value"])):
             unit = run_accuracy_unit(unit_cfg)
-            n = len(unit["results"])
             # the clean queries reproduce chapter 1's test exits on the same sentences (the
             # fraction that agree; batching can move a borderline entropy by float rounding)
             unit["chapter1_agreement"] = float(np.mean(
-                [(r["original_exit_layer"], r["original_prediction"]) == (e, p)
-                 for r, e, p in zip(unit["results"], ch1["test_exit_layer"][:n], ch1["test_predictions"][:n])]))
+                [(r["original_exit_layer"], r["original_prediction"])
+                 == (ch1["test_exit_layer"][i], ch1["test_predictions"][i])
+                 for r, i in zip(unit["results"], unit["test_indices"])]))
             unit.pop("_entry", None)
             recipes[unit_cfg.key] = unit
         out["victims"][name] = {"policy": name, "policy_value": point["value"],
@@ -166,6 +169,8 @@ def unit_row(victim: str, policy_value: float, unit: dict[str, Any]) -> dict[str
         **{k: e.get(k) for k in ("mean_exit_layer_clean", "mean_exit_layer_adv", "speedup_clean", "speedup_adv",
                                  "efficiency_gain_clean", "efficiency_gain_adv", "efficiency_gain_reduction")},
         "efficiency_gain_reduction_succeeded": s["efficiency_succeeded"].get("efficiency_gain_reduction"),
+        "efficacy_clean": e.get("efficacy_clean"), "efficacy_adv": e.get("efficacy_adv"),
+        "wilcoxon_p": e.get("wilcoxon_p"), "intervals": s.get("intervals"),
         "seconds": unit["seconds"],
     }
 
@@ -175,4 +180,36 @@ def accuracy_attacks_summary(record: dict[str, Any]) -> dict[str, Any]:
     rows = [unit_row(name, v["policy_value"], unit)
             for name, v in record["victims"].items() for unit in v["recipes"].values()]
     return {"task": record["task"], "backbone": record["backbone"], "num_layers": record["num_layers"],
-            "num_examples": record["num_examples"], "query_budget": record["query_budget"], "records": rows}
+            "num_examples": record["num_examples"], "query_budget": record["query_budget"],
+            "records": with_shift_verdicts(rows), "rq1": rq1_verdict(rows)}
+
+
+#: SAME's RQ1 answer (Chen et al., 2023, section 5.1), the claim chapter 3 tests
+RQ1_CLAIM = "accuracy attacks do not significantly reduce the efficiency of multi-exit models"
+
+
+def with_shift_verdicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (:func:`unit_row`) with ``wilcoxon_p_holm``, Holm's correction of their Wilcoxon
+    p-values as one family, and ``shift``, :func:`~costeff_same.verdicts.shift` of the
+    efficiency-gain reduction's interval at that adjusted p-value (``increase``: the attack
+    significantly reduced the efficiency gain; None where the interval is undefined)."""
+    tested = [r for r in rows if r.get("wilcoxon_p") is not None and (r.get("intervals") or {}).get("attacked")]
+    for row, p in zip(tested, holm([r["wilcoxon_p"] for r in tested])):
+        reduction = row["intervals"]["attacked"]["efficiency_gain_reduction"]
+        row["wilcoxon_p_holm"] = p
+        row["shift"] = verdicts.shift(reduction, p) if verdicts.finite(reduction) else None
+    return rows
+
+
+def rq1_verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Chapter 3's answer to RQ1, by :func:`~costeff_same.verdicts.directional`: the claim holds
+    for a (victim, recipe) whose efficiency-gain reduction is not a significant increase.
+
+    Returns:
+        ``claim``, ``pairs`` (the rows), ``tested`` (those with a defined interval),
+        ``significant`` (significantly slower) and ``verdict``.
+    """
+    shifts = [r["shift"] for r in rows if r.get("shift") is not None]
+    return {"claim": RQ1_CLAIM, "pairs": len(rows), "tested": len(shifts),
+            "significant": sum(v == "increase" for v in shifts),
+            "verdict": verdicts.directional(("no significant change", "decrease"), shifts)}

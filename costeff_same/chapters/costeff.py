@@ -23,7 +23,7 @@ import functools
 import time
 from typing import Any
 
-from costeff_same.compression.evaluate import evaluate_model
+from costeff_same.compression.evaluate import evaluate_model, retention_intervals
 from costeff_same.compression.graph import stage_model, train_models
 from costeff_same.compression.pipeline import slender_model, stage_data
 from costeff_same.compression.slenderize import shape_of
@@ -42,7 +42,7 @@ from costeff_same.foundations.config import (
     pick,
 )
 from costeff_same.foundations.schema import Param, Schema
-from costeff_same.selection import comparisons
+from costeff_same.selection import comparisons, paired_test
 from costeff_same.zoo import trained_model
 
 #: the paper's claim (abstract): share of BERT-base's GLUE performance, parameter and FLOPs fractions
@@ -245,8 +245,10 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = No
         "split": task.split_record, "examples": {s: len(d) for s, d in data.items()},
         "truncated": {s: d.truncated for s, d in data.items()},
         "model_order": list(models), "models": models, "stages": stages,
-        "comparisons": comparisons(models, cfg.budget_tolerance),
+        "test_labels": data["test"].labels.tolist(),
+        "comparisons": comparisons(models, cfg.budget_tolerance, task.metric, data["test"].labels),
         "retention": costeff["final_exit_metric"] / teacher["final_exit_metric"],
+        "retention_intervals": retention_intervals(teacher, costeff, task.metric, data["test"].labels),
         # the teacher counted as the single-exit model it is (its DeeBERT exits 1..L-1 left out)
         "parameter_fraction": costeff["parameters"] / teacher["single_exit_parameters"],
         "parameter_fraction_without_embeddings": (costeff["parameters_without_embeddings"]
@@ -288,23 +290,45 @@ def costeff_summary(record: dict[str, Any]) -> dict[str, Any]:
 
     wins = [r["baseline"] for r in record["comparisons"]
             if (r["matches"].get("costeff") or {}).get("at_least_as_accurate")]
+    retention = record.get("retention_intervals", {})
     return {
         "task": record["task"], "backbone": record["backbone"], "metric": record["metric"],
         "teacher_accuracy": teacher["final_exit_metric"], "ta_accuracy": ta["final_exit_metric"],
         "costeff_final_exit_accuracy": costeff["final_exit_metric"], "retention": record["retention"],
+        "intervals": {"teacher_accuracy": teacher.get("final_exit_interval"),
+                      "ta_accuracy": ta.get("final_exit_interval"),
+                      "costeff_final_exit_accuracy": costeff.get("final_exit_interval"),
+                      "retention": retention.get("last_exit"),
+                      "retention_operating_point": retention.get("operating_point")},
         "costeff_shape": costeff["shape"],
         "teacher": size(teacher), "costeff": size(costeff),
         "parameter_fraction": record["parameter_fraction"], "flops_fraction": record["flops_fraction"],
         "operating_points": {name: {"threshold": m["operating_point"]["threshold"],
                                     "accuracy": m["operating_point"]["metric"],
+                                    "validation_accuracy": m["operating_point"]["validation_metric"],
                                     "flops_per_example": m["operating_point"]["flops_per_example"]}
                              for name, m in models.items()},
+        "validation_final_exit_accuracy": {name: m["per_exit_validation"][-1] for name, m in models.items()},
         "ablations": {name: models[name]["final_exit_metric"] for name in ("no_ta", "final_importance")
                       if name in models},
+        "ablation_tests": {name: paired_test(record["metric"], costeff["test_final_predictions"],
+                                             models[name]["test_final_predictions"], record["test_labels"])
+                           for name in ("no_ta", "final_importance")
+                           if name in models and "test_final_predictions" in models[name]},
         "matched_budgets": [{"baseline": r["baseline"], "baseline_accuracy": r["baseline_metric"],
-                             "costeff": r["matches"].get("costeff")} for r in record["comparisons"]],
+                             "costeff": _match_row(r["matches"].get("costeff"))} for r in record["comparisons"]],
         "budgets_costeff_at_least_as_accurate": wins,
     }
+
+
+def _match_row(match: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One matched budget of the summary, with its paired test (difference, p-values, verdict)."""
+    if match is None:
+        return None
+    row = {k: v for k, v in match.items() if k != "mcnemar"}
+    if "mcnemar" in match:
+        row.update(p_value=match["mcnemar"]["p_value"], p_holm=match["mcnemar"]["p_holm"])
+    return row
 
 
 def train_model(cfg: CostEffExperimentConfig, name: str) -> dict[str, Any]:

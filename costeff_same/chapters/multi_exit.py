@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from costeff_same.core.statistics import speedup_difference_interval
+from costeff_same.selection import paired_test
 from costeff_same.victims import MULTI_EXIT_SCHEMA, MultiExitExperimentConfig, multi_exit_config, run_multi_exit
 
 __all__ = ["MULTI_EXIT_SCHEMA", "MultiExitExperimentConfig", "multi_exit_config", "multi_exit_summary",
@@ -31,7 +35,21 @@ def multi_exit_summary(record: dict[str, Any]) -> dict[str, Any]:
                                 "flops_per_example": op["flops_per_example"]},
             "wallclock_speedup_batch64": v["timing"][max(v["timing"], key=int)]["wallclock_speedup"],
             "wallclock_speedup_batch1": v["timing"]["1"]["wallclock_speedup"],
+            "validation_accuracy": op["validation_metric"],
+            "validation_final_exit_accuracy": v["per_exit_validation"][-1],
+            "intervals": {**op.get("intervals", {}), "final_exit_accuracy": v.get("final_exit_interval")},
         }
+        if "test_final_predictions" in v:
+            out[name]["against_last_exit"] = paired_test(record["metric"], v["test_predictions"],
+                                                         v["test_final_predictions"], v["test_labels"])
     out["final_exit_accuracy"] = victims["entropy"]["final_exit_metric"]
     out["per_exit_accuracy"] = victims["entropy"]["per_exit_test"]
+    if {"entropy", "patience"} <= set(victims) and "test_labels" in victims["patience"]:
+        pat, ent = victims["patience"], victims["entropy"]
+        out["patience_vs_entropy"] = {
+            **paired_test(record["metric"], pat["test_predictions"], ent["test_predictions"], pat["test_labels"]),
+            "speedup_difference": speedup_difference_interval(np.asarray(pat["test_exit_layer"]),
+                                                              np.asarray(ent["test_exit_layer"]), record["num_layers"]),
+        }
     return out
+

@@ -20,9 +20,9 @@ and PABEE-style (patience exit) victims of chapter 1, each at its operating poin
 - ablations on the first ``ablation_examples`` sentences (:data:`ABLATIONS`);
 - transfer: the sentences crafted against one victim, run through the other.
 
-The sentences are a seeded shuffle of chapter 1's test split (the split's stored order
-groups the labels, so its first sentences all share one label); the ablations use the
-first ``ablation_examples`` of the same order.
+The sentences are chapter 3's: the seeded, label-balanced selection of chapter 1's test
+split (:func:`costeff_same.zoo.attack_sentences`); the ablations use the first
+``ablation_examples`` of the same order, balanced as well.
 
 Every (victim, variant) is a cached unit (``same_attack-<hash>``) that also stores the
 texts it sent to the model (``work/candidates.jsonl.gz``: ``benchmarks/same_scoring.py``
@@ -39,11 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from costeff_same import verdicts
 from costeff_same.attacks.same_units import ABLATIONS, SameSettings, SameUnitConfig, run_same_unit, same_summary
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficiency_change, time_inference
+from costeff_same.core.statistics import reduction_difference_interval, reduction_interval
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
 from costeff_same.evaluation import exit_layers, paths_agreement
@@ -108,7 +110,7 @@ SETTING_KEYS = tuple(f.name for f in dataclasses.fields(SameSettings))
 #: chapter 4's notebook parameters (defaults: ``configs/default.yaml``)
 SAME_SCHEMA = Schema("04_same", {
     **VICTIM_PARAMS,
-    "num_examples": Param("int", "test sentences attacked per victim (a seeded shuffle of chapter 1's test split)"),
+    "num_examples": Param("int", "test sentences attacked per victim (seeded, label-balanced; chapter 3's)"),
     "ablation_examples": Param("int", 'sentences per victim and ablation (the first of the same order; 0: none)'),
     "ablations": Param("list[str]", 'ablations run'),
     "lam": Param("float", 'lambda of lambda * L_X + (1 - lambda) * L_U (SAME: 0.8)'),
@@ -176,11 +178,18 @@ def _ablations(cfg: SameConfig, name: str, value: float, main: dict[str, Any], d
         return {}
     n = min(cfg.ablation_examples, cfg.num_examples)
     out = {"same": {"summary": same_summary(main["results"][:n], depth, cfg.settings),
-                    "seconds": float(sum(r["seconds"] for r in main["results"][:n]))}}
+                    "seconds": float(sum(r["seconds"] for r in main["results"][:n])), **_exits(main["results"][:n])}}
     for variant in cfg.ablations:
         unit = run_same_unit(cfg.unit(name, value, variant, n))
-        out[variant] = {"summary": unit["summary"], "seconds": unit["seconds"], "attack": unit["attack"]}
+        out[variant] = {"summary": unit["summary"], "seconds": unit["seconds"], "attack": unit["attack"],
+                        **_exits(unit["results"])}
     return out
+
+
+def _exits(results: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """The per-sentence ``clean_exit_layer`` and ``adv_exit_layer`` of an attack's results."""
+    return {"clean_exit_layer": [r["original_exit_layer"] for r in results],
+            "adv_exit_layer": [r["perturbed_exit_layer"] for r in results]}
 
 
 def _transfer(source: dict[str, Any], model, policy: ExitPolicy, tokenizer, max_length: int, batch_size: int,
@@ -195,6 +204,7 @@ def _transfer(source: dict[str, Any], model, policy: ExitPolicy, tokenizer, max_
         "efficiency_attacked": efficiency_change(c_layers[attacked], a_layers[attacked], depth),
         "accuracy_before": float(np.mean(c_preds == labels)), "accuracy_after": float(np.mean(a_preds == labels)),
         "success_rate_on_target": float(np.mean(a_layers[attacked] == depth)) if attacked.any() else None,
+        "clean_exit_layer": c_layers.tolist(), "adv_exit_layer": a_layers.tolist(),
     }
 
 
@@ -257,6 +267,8 @@ def victim_row(name: str, v: dict[str, Any]) -> dict[str, Any]:
         "perturbation_rate_succeeded": s["perturbation_rate"], "max_words_changed": s["max_words_changed"],
         "budget_violations": s["budget_violations"],
         "queries_per_example": s["queries_per_example"], "seconds_per_example": s["seconds_per_example"],
+        "efficacy_clean": e.get("efficacy_clean"), "efficacy_adv": e.get("efficacy_adv"),
+        "wilcoxon_p": e.get("wilcoxon_p"), "intervals": s.get("intervals"),
         "wallclock_clean_seconds": v["timing"]["clean"]["seconds"],
         "wallclock_adversarial_seconds": v["timing"]["adversarial"]["seconds"],
         "wallclock_slowdown": v["timing"]["slowdown"],
@@ -268,10 +280,56 @@ def same_summary_section(record: dict[str, Any]) -> dict[str, Any]:
     victims = {name: victim_row(name, v) for name, v in record["victims"].items()}
     reductions = [r["efficiency_gain_reduction"] for r in victims.values()
                   if r["efficiency_gain_reduction"] is not None]
+    exits = [([r["original_exit_layer"] for r in v["main"]["results"]],
+              [r["perturbed_exit_layer"] for r in v["main"]["results"]]) for v in record["victims"].values()]
+    interval = reduction_interval([c for c, _ in exits], [a for _, a in exits], record["num_layers"])
     return {"task": record["task"], "backbone": record["backbone"], "num_layers": record["num_layers"],
             "num_examples": record["num_examples"], "ablation_examples": record["ablation_examples"],
             "mean_efficiency_gain_reduction": float(np.mean(reductions)) if reductions else None,
+            "mean_efficiency_gain_reduction_interval": no_nan(interval),
+            "paper_mean_efficiency_gain_reduction": PAPER_REDUCTION,
+            "verdict": verdicts.quantitative(PAPER_REDUCTION, no_nan(interval), REDUCTION_TOLERANCE),
+            "ablation_tests": {name: ablation_tests(v["ablations"], record["num_layers"])
+                               for name, v in record["victims"].items() if v["ablations"]},
+            "transfer": {key: transfer_row(t, record["num_layers"]) for key, t in record.get("transfer", {}).items()},
             "seconds": record["seconds"], **victims}
+
+
+def ablation_tests(ablations: dict[str, Any], depth: int) -> dict[str, Any]:
+    """Full SAME against each ablation on the same sentences: each one's efficiency-gain
+    reduction with its interval, the paired interval of SAME's minus the ablation's, and
+    :func:`~costeff_same.verdicts.comparison` (``beats``: the part the ablation removes helps)."""
+    full = ablations["same"]
+    out = {}
+    for variant, a in ablations.items():
+        if variant == "same" or "adv_exit_layer" not in a:
+            continue
+        difference = no_nan(reduction_difference_interval(full["clean_exit_layer"], full["adv_exit_layer"],
+                                                          a["adv_exit_layer"], depth))
+        out[variant] = {"efficiency_gain_reduction": no_nan(reduction_interval(a["clean_exit_layer"],
+                                                                               a["adv_exit_layer"], depth)),
+                        "same_minus_ablation": difference,
+                        "verdict": verdicts.comparison(difference) if verdicts.finite(difference) else None}
+    return out
+
+
+def transfer_row(t: dict[str, Any], depth: int) -> dict[str, Any]:
+    """One transfer direction: the target's efficiency-gain reduction on the source's
+    adversarial sentences, with its interval and :func:`~costeff_same.verdicts.shift`."""
+    row = {"source": t["source"], "target": t["target"],
+           "efficiency_gain_reduction": t["efficiency"].get("efficiency_gain_reduction"),
+           "accuracy_before": t["accuracy_before"], "accuracy_after": t["accuracy_after"],
+           "success_rate_on_target": t["success_rate_on_target"]}
+    if "adv_exit_layer" in t:
+        interval = no_nan(reduction_interval(t["clean_exit_layer"], t["adv_exit_layer"], depth))
+        row.update(interval=interval, verdict=verdicts.shift(interval) if verdicts.finite(interval) else None)
+    return row
+
+
+#: SAME's headline (Chen et al., 2023, abstract): the slowdown attack cuts the efficiency gain by about 80%
+PAPER_REDUCTION = 0.80
+#: "about 80%": a figure within 5 points of our interval counts as reproduced
+REDUCTION_TOLERANCE = 0.05
 
 
 def cli_rows(profile: str, overrides: dict[str, Any], victim: str | None = None) -> list[dict[str, Any]]:

@@ -15,10 +15,12 @@ import numpy as np
 
 from costeff_same.compression.slenderize import shape_of
 from costeff_same.core.data import Encoded
+from costeff_same.core.exits import predictions_of
 from costeff_same.core.metrics import count_parameters, flops_table, mean_flops, per_exit_metric
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
+from costeff_same.core.statistics import Interval, metric_interval, paired_metric_interval
 from costeff_same.engine.training import collect_exit_logits
-from costeff_same.selection import operating_point, sweep
+from costeff_same.selection import entropy_values, operating_point, sweep
 
 
 def deployed_parameters(model: MultiExitBertForSequenceClassification, static: bool) -> int:
@@ -41,15 +43,16 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
                    thresholds: tuple[float, ...], static: bool, tolerance: float) -> dict[str, Any]:
     """Per-exit metric, parameters, measured FLOPs, entropy sweep and operating point of one model.
 
-    A static model is evaluated at its last exit only (threshold 0: no early exit).
+    A static model is evaluated at its last exit only (threshold 0: no early exit); a
+    multi-exit model's sweep also runs ln C (every example at the first exit).
     """
     model.eval()
     val, test = data["validation"], data["test"]
     val_logits, test_logits = collect_exit_logits(model, val), collect_exit_logits(model, test)
     table = flops_table(model, np.concatenate([val.lengths, test.lengths]))
-    values = (0.0,) if static else tuple(thresholds)
+    values = (0.0,) if static else entropy_values(tuple(thresholds), test_logits.shape[-1])
     val_sweep = sweep(val_logits, val.labels, metric, "entropy", values, (table, val.lengths))
-    test_sweep = sweep(test_logits, test.labels, metric, "entropy", values, (table, test.lengths))
+    test_sweep = sweep(test_logits, test.labels, metric, "entropy", values, (table, test.lengths), per_example=True)
     per_val = per_exit_metric(metric, val_logits, val.labels)
     per_test = per_exit_metric(metric, test_logits, test.labels)
     chosen = operating_point(val_sweep, per_val[-1], tolerance)
@@ -66,6 +69,8 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
         "single_exit_parameters_without_embeddings": (single_exit - count_parameters(model)
                                                       + count_parameters(model, False)),
         "per_exit_validation": per_val, "per_exit_test": per_test, "final_exit_metric": per_test[-1],
+        "final_exit_interval": metric_interval(metric, predictions_of(test_logits[-1]), test.labels),
+        "test_final_predictions": predictions_of(test_logits[-1]).tolist(),
         "flops_per_example": mean_flops(table, test.lengths, full),
         "validation_flops_per_example": mean_flops(table, val.lengths, np.full(len(val), model.num_layers)),
         "flops_by_exit_at_mean_length": table[min(table, key=lambda n: abs(n - test.lengths.mean()))].tolist(),
@@ -74,3 +79,24 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
                             "metric": test_point["metric"], "mean_exit_layer": test_point["mean_exit_layer"],
                             "speedup": test_point["speedup"], "flops_per_example": test_point["flops_per_example"]},
     }
+
+
+def retention_intervals(teacher: dict[str, Any], student: dict[str, Any], metric: str,
+                        labels: np.ndarray) -> dict[str, Interval]:
+    """COST-EFF's retention, student metric over teacher metric on the same test sentences,
+    with its paired 95% interval (Shen et al., 2022: "retains 96.5%").
+
+    Args:
+        teacher: the teacher's :func:`evaluate_model` record (its last exit counts).
+        student: the student's.
+        metric: the task metric.
+        labels: ``(N,)`` test labels.
+
+    Returns:
+        ``last_exit`` (the student's last exit) and ``operating_point`` (the student's
+        early-exit operating point), each against the teacher's last exit.
+    """
+    point = next(r for r in student["sweep_test"] if r["value"] == student["operating_point"]["threshold"])
+    reference = teacher["test_final_predictions"]
+    return {"last_exit": paired_metric_interval(metric, student["test_final_predictions"], reference, labels, "ratio"),
+            "operating_point": paired_metric_interval(metric, point["predictions"], reference, labels, "ratio")}

@@ -4,7 +4,8 @@ Named as the field names them (Xin et al., 2020; Chen et al., 2023; the methods 
 
 - exit layer (1..L) per example; mean exit layer; **speedup** = L / mean exit layer;
   **efficiency gain** g = 1 - mean exit layer / L; **efficiency-gain reduction**
-  = (g_clean - g_adv) / g_clean (SAME; the paper's exact formula is unverified).
+  = (g_clean - g_adv) / g_clean (SAME; the paper's exact formula is unverified);
+  **efficacy**, the area under the cumulative exit distribution (DeepSloth, WAFFLE).
 - task metric per GLUE task (scikit-learn / scipy): accuracy, F1 (MRPC, QQP), Matthews
   correlation (CoLA), mean of Pearson and Spearman (STS-B).
 - FLOPs per example, counted by ``torch.utils.flop_counter`` at batch 1 (a multiply-add
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.integrate import trapezoid
 from scipy.stats import pearsonr, spearmanr, wilcoxon
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from torch.utils.flop_counter import FlopCounterMode
@@ -74,6 +76,24 @@ def exit_stats(exit_layer: np.ndarray, depth: int) -> ExitStats:
     }
 
 
+def efficacy(exit_layer: np.ndarray, depth: int, axis: int = -1) -> np.ndarray:
+    """DeepSloth's and WAFFLE's efficacy: the area under the cumulative early-exit distribution
+    (Hong et al., 2021; Coalson et al., 2023).
+
+    The share of examples that have exited by layer k, for k = 1..L, integrated by the
+    trapezoid rule over the exit positions k / L in (0, 1]: from 1/(2L) (every example runs all L layers) to (L - 1)/L
+    (every example exits at layer 1); larger means earlier exits, and a slowdown attack lowers it.
+
+    Args:
+        exit_layer: ``(..., N)`` exit layers in 1..L.
+        depth: L.
+        axis: the examples' axis.
+    """
+    e = np.moveaxis(np.asarray(exit_layer), axis, -1)
+    cumulative = np.stack([np.mean(e <= k, axis=-1) for k in range(1, depth + 1)], axis=-1)
+    return trapezoid(cumulative, (np.arange(depth) + 1) / depth, axis=-1)
+
+
 def efficiency_gain_reduction(gain_clean: float, gain_adv: float) -> float:
     """SAME's efficiency-gain reduction ``(g_clean - g_adv) / g_clean`` (nan when g_clean is 0)."""
     return (gain_clean - gain_adv) / gain_clean if gain_clean > 0 else float("nan")
@@ -107,6 +127,7 @@ def efficiency_change(clean: np.ndarray, adv: np.ndarray, depth: int) -> Efficie
         "efficiency_gain_reduction": efficiency_gain_reduction(before["efficiency_gain"], after["efficiency_gain"]),
         "later": float(np.mean(adv > clean)), "earlier": float(np.mean(adv < clean)),
         "mean_shift": float(np.mean(adv - clean)), "wilcoxon_p": p_value,
+        "efficacy_clean": float(efficacy(clean, depth)), "efficacy_adv": float(efficacy(adv, depth)),
     }
 
 

@@ -63,3 +63,5 @@ class EfficiencyChange(TypedDict, total=False):
     earlier: float
     mean_shift: float                  # layers
     wilcoxon_p: float                  # paired two-sided signed-rank test of the shifts
+    efficacy_clean: float              # area under the cumulative exit distribution (DeepSloth)
+    efficacy_adv: float

@@ -100,10 +100,15 @@ class Schema:
     def defaults(self) -> dict[str, Any]:
         """The default profile's values of every parameter (``profile`` is ``"default"``).
 
+        A chapter with no parameter but ``profile`` (the reproduction summary, which reads
+        the other chapters' results) has no entry in the profiles.
+
         Raises:
             ConfigError: when the default profile lacks a parameter or has one the schema
                 does not know.
         """
+        if not self.params:
+            return {"profile": "default"}
         values = {"profile": "default", **load_profile("default")[self.chapter]}
         missing = sorted(set(self.all_params) - set(values))
         unknown = sorted(set(values) - set(self.all_params))
