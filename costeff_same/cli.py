@@ -84,7 +84,12 @@ def cmd_summary(args) -> int:
         if section == "profile":
             print(f"profile: {values}")
             continue
-        print(f"[{section}] {values.get('status')}")
+        if section == "reproduction":
+            print("[reproduction] " + ", ".join(f"{n} {v}" for v, n in values["counts"].items()))
+            for claim in values["claims"]:
+                print(f"  {claim['key']}: {claim['verdict']} (ours: {claim['ours_text']})")
+            continue
+        print(f"[{section}] {values.get('status', '')}")
         for key, value in values.items():
             if key != "status" and not isinstance(value, (dict, list)):
                 print(f"  {key}: {value}")

@@ -14,6 +14,7 @@ import numpy as np
 import seaborn as sns
 
 from costeff_same.attacks.same_units import ABLATION_LABELS
+from costeff_same.verdicts import finite
 
 VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-style (patience exit)"}
 PALETTE = dict(zip(VICTIM_LABELS, sns.color_palette("deep", 2)))
@@ -135,8 +136,18 @@ def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
     return fig
 
 
+def interval_bars(ax: plt.Axes, x: np.ndarray, intervals: list[dict[str, Any] | None], width: float,
+                  **style: Any) -> None:
+    """Bars at the estimates with their 95% intervals as error bars (no interval: no bar)."""
+    ok = [finite(i) for i in intervals]
+    heights = [i["estimate"] if f else 0.0 for i, f in zip(intervals, ok)]
+    below = [i["estimate"] - i["low"] if f else 0.0 for i, f in zip(intervals, ok)]
+    above = [i["high"] - i["estimate"] if f else 0.0 for i, f in zip(intervals, ok)]
+    ax.bar(x, heights, width, yerr=[below, above], capsize=2, error_kw={"lw": 0.8}, **style)
+
+
 def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
-    """Success rate and efficiency-gain reduction of every (victim, recipe)."""
+    """Success rate and efficiency-gain reduction of every (victim, recipe), with 95% intervals."""
     use_style()
     victims = record["victims"]
     recipes = list(next(iter(victims.values()))["recipes"])
@@ -144,10 +155,11 @@ def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
     x = np.arange(len(recipes))
     width = 0.8 / len(victims)
     for j, (name, v) in enumerate(victims.items()):
-        rate = [v["recipes"][r]["summary"]["success_rate"] or 0.0 for r in recipes]
-        red = [v["recipes"][r]["summary"]["efficiency"].get("efficiency_gain_reduction") or 0.0 for r in recipes]
-        axes[0].bar(x + j * width, rate, width, color=PALETTE[name], label=VICTIM_LABELS[name])
-        axes[1].bar(x + j * width, red, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+        ci = [v["recipes"][r]["summary"]["intervals"] for r in recipes]
+        style = {"color": PALETTE[name], "label": VICTIM_LABELS[name]}
+        interval_bars(axes[0], x + j * width, [c["success_rate"] for c in ci], width, **style)
+        interval_bars(axes[1], x + j * width, [(c["attacked"] or {}).get("efficiency_gain_reduction") for c in ci],
+                      width, **style)
     for ax in axes:
         ax.set_xticks(x + width * (len(victims) - 1) / 2, [recipe_label(r) for r in recipes])
         ax.axhline(0, color="black", lw=0.8)
@@ -297,7 +309,8 @@ def fig_same_shift(record: dict[str, Any]) -> plt.Figure:
 
 
 def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
-    """Efficiency-gain reduction and success rate of SAME and its ablations (same sentences per victim)."""
+    """Efficiency-gain reduction and success rate of SAME and its ablations (same sentences per
+    victim), with 95% intervals."""
     use_style()
     victims = {n: v for n, v in record["victims"].items() if v.get("ablations")}
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -309,11 +322,11 @@ def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
     x = np.arange(len(variants))
     width = 0.8 / len(victims)
     for j, (name, v) in enumerate(victims.items()):
-        red = [(v["ablations"].get(k, {}).get("summary", {}).get("efficiency_all", {})
-                .get("efficiency_gain_reduction") or 0.0) for k in variants]
-        rate = [v["ablations"].get(k, {}).get("summary", {}).get("success_rate") or 0.0 for k in variants]
-        axes[0].bar(x + j * width, red, width, color=PALETTE[name], label=VICTIM_LABELS[name])
-        axes[1].bar(x + j * width, rate, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+        ci = [v["ablations"].get(k, {}).get("summary", {}).get("intervals") or {} for k in variants]
+        style = {"color": PALETTE[name], "label": VICTIM_LABELS[name]}
+        interval_bars(axes[0], x + j * width, [(c.get("all") or {}).get("efficiency_gain_reduction") for c in ci],
+                      width, **style)
+        interval_bars(axes[1], x + j * width, [c.get("success_rate") for c in ci], width, **style)
     for ax in axes:
         ax.set_xticks(x + width * (len(victims) - 1) / 2, [ABLATION_LABELS[k] for k in variants],
                       rotation=35, ha="right", fontsize=8)
@@ -327,7 +340,8 @@ def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
 
 
 def fig_same_vs_accuracy_attacks(record: dict[str, Any], accuracy_rows: list[dict[str, Any]] | None) -> plt.Figure:
-    """SAME's efficiency-gain reduction beside the accuracy attacks' of chapter 3 (RQ2 against RQ1).
+    """SAME's efficiency-gain reduction beside the accuracy attacks' of chapter 3 (RQ2 against RQ1),
+    with 95% intervals.
 
     Args:
         record: chapter 4's record.
@@ -343,15 +357,43 @@ def fig_same_vs_accuracy_attacks(record: dict[str, Any], accuracy_rows: list[dic
         values = []
         for recipe in recipes:
             if recipe == "same":
-                values.append(record["victims"][name]["main"]["summary"]["efficiency_all"]
-                              .get("efficiency_gain_reduction") or 0.0)
+                values.append(record["victims"][name]["main"]["summary"]["intervals"]["all"]
+                              ["efficiency_gain_reduction"])
             else:
                 row = next((r for r in accuracy_rows if r["victim"] == name and r["recipe"] == recipe), None)
-                values.append((row or {}).get("efficiency_gain_reduction") or 0.0)
-        ax.bar(x + j * width, values, width, color=PALETTE[name], label=VICTIM_LABELS[name])
+                values.append((((row or {}).get("intervals") or {}).get("attacked") or {})
+                              .get("efficiency_gain_reduction"))
+        interval_bars(ax, x + j * width, values, width, color=PALETTE[name], label=VICTIM_LABELS[name])
     ax.set_xticks(x + width * (len(victims) - 1) / 2, ["SAME"] + [RECIPE_LABELS.get(r, r) for r in recipes[1:]])
     ax.axhline(0, color="black", lw=0.8)
     ax.axhline(0.8, color="black", ls=":", lw=1, label="paper: SAME 80% on average")
     ax.set(ylabel="efficiency-gain reduction", title="Slowdown attack against accuracy attacks")
     ax.legend(fontsize=7)
+    return fig
+
+
+# -- the reproduction summary ------------------------------------------------------------------------
+
+def fig_reproduction(claims: list[dict[str, Any]]) -> plt.Figure:
+    """Each quantitative claim: the paper's figure (a cross) against our estimate and 95% interval.
+
+    Args:
+        claims: the ``reproduction`` section's claim rows.
+    """
+    use_style()
+    rows = [c for c in claims if c.get("paper_value") is not None]
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * max(1, len(rows)) + 1.2))
+    for y, c in enumerate(rows):
+        ours = c["ours"]
+        if finite(ours):
+            xerr = [[ours["estimate"] - ours["low"]], [ours["high"] - ours["estimate"]]]
+            ax.errorbar(ours["estimate"], y, xerr=xerr, fmt="o", color=PALETTE["entropy"], capsize=3,
+                        label="ours (95% interval)" if y == 0 else None)
+        ax.plot(c["paper_value"], y, "x", color="black", ms=8, label="paper" if y == 0 else None)
+    ax.set_yticks(range(len(rows)), [f"{c['key']} ({c['verdict']})" for c in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="fraction (retention, parameters, FLOPs, efficiency gain, gain reduction)",
+           title="The papers' figures against ours")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
     return fig

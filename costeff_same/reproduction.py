@@ -46,6 +46,7 @@ class Claim:
     paper: str            # the paper's figure, in words
     setting: str          # how our setting differs ({backbone} and {task}: the run's)
     judge: Callable[[Section], Judgement]
+    paper_value: float | None = None   # the paper's figure as a number, for a quantitative claim
 
 
 def _exact(value: float | None) -> Interval | None:
@@ -92,14 +93,14 @@ MULTI_EXIT_SETTING = "{backbone} on {task} (the paper: BERT-base on GLUE)"
 CLAIMS: tuple[Claim, ...] = (
     Claim("costeff_retention", "costeff", "Shen et al., 2022 (COST-EFF), abstract",
           "COST-EFF keeps about 96.5% of its teacher's task performance", "96.5%", COSTEFF_SETTING,
-          _quantitative(0.965, 0.01, lambda s: s["intervals"]["retention"], None, "at_least")),
+          _quantitative(0.965, 0.01, lambda s: s["intervals"]["retention"], None, "at_least"), 0.965),
     Claim("costeff_parameters", "costeff", "Shen et al., 2022 (COST-EFF), abstract",
           "with about 1/8 of the parameters (a single-exit teacher counted)", "12.5%",
           COSTEFF_SETTING + "; the fraction is set by the target width", _quantitative(
-              1 / 8, 0.025, lambda s: _exact(s["parameter_fraction"]), None, "at_most")),
+              1 / 8, 0.025, lambda s: _exact(s["parameter_fraction"]), None, "at_most"), 1 / 8),
     Claim("costeff_flops", "costeff", "Shen et al., 2022 (COST-EFF), abstract",
           "and about 1/19 of the FLOPs (last exit, measured per example)", "5.3%", COSTEFF_SETTING,
-          _quantitative(1 / 19, 0.01, lambda s: _exact(s["flops_fraction"]), None, "at_most")),
+          _quantitative(1 / 19, 0.01, lambda s: _exact(s["flops_fraction"]), None, "at_most"), 1 / 19),
     Claim("costeff_pareto", "costeff", "Shen et al., 2022 (COST-EFF), abstract and section 4",
           "COST-EFF is at least as accurate as static slender and depth-truncated models at equal FLOPs",
           "Pareto-optimal", COSTEFF_SETTING + "; each budget an exact McNemar test, Holm-corrected",
@@ -119,7 +120,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("deebert_saves", "multi_exit", "Xin et al., 2020 (DeeBERT), abstract",
           "entropy early exit saves about 40% of inference (here: of the layers run)", "40%",
           MULTI_EXIT_SETTING + "; the efficiency gain in layers",
-          _quantitative(0.40, 0.05, lambda s: s["entropy"]["intervals"].get("efficiency_gain"))),
+          _quantitative(0.40, 0.05, lambda s: s["entropy"]["intervals"].get("efficiency_gain")), 0.40),
     Claim("deebert_small_loss", "multi_exit", "Xin et al., 2020 (DeeBERT), abstract",
           "at a small loss of accuracy: the operating point is within noise of the last exit",
           "minimal degradation", MULTI_EXIT_SETTING + "; the operating point chosen on validation",
@@ -143,7 +144,7 @@ CLAIMS: tuple[Claim, ...] = (
           lambda s: _rq1(s)),
     Claim("same_reduction", "same", "Chen et al., 2023 (SAME), abstract",
           "SAME cuts the efficiency gain by about 80% on average (mean over victims)", "80%", SAME_SETTING,
-          _quantitative(0.80, 0.05, lambda s: s.get("mean_efficiency_gain_reduction_interval"))),
+          _quantitative(0.80, 0.05, lambda s: s.get("mean_efficiency_gain_reduction_interval")), 0.80),
     Claim("same_parts", "same", "Chen et al., 2023 (SAME), section 5 (ablations)",
           "each part of SAME's loss and search adds to the slowdown", "every part helps",
           SAME_SETTING + "; the first sentences of the same selection",
@@ -200,7 +201,8 @@ def claim_rows(summary: dict[str, Any], per_seed: dict[int, dict[str, Any]] | No
         setting = claim.setting.format(backbone=section.get("backbone", "our backbone"),
                                        task=section.get("task", "our task"))
         rows.append({"key": claim.key, "chapter": claim.chapter, "source": claim.source, "claim": claim.claim,
-                     "paper": claim.paper, "setting": setting, "ours": ours, "ours_text": text,
+                     "paper": claim.paper, "paper_value": claim.paper_value, "setting": setting, "ours": ours,
+                     "ours_text": text,
                      "verdict": verdict, "seeds": seeds})
     return rows
 
@@ -221,9 +223,10 @@ def reproduction_section(summary: dict[str, Any], per_seed: dict[int, dict[str, 
         per_seed: ``{seed: summary}`` of a seed study (None: one seed).
 
     Returns:
-        ``claims``: one row per :data:`CLAIMS` entry (``key``, ``source``, ``claim``,
-        ``paper``, ``setting``, ``ours`` (an interval or None), ``ours_text``, ``verdict``,
-        ``seeds``: ``{"n", "agree", "verdicts"}`` or None); ``counts``: claims per verdict.
+        ``claims``: one row per :data:`CLAIMS` entry (``key``, ``chapter``, ``source``,
+        ``claim``, ``paper``, ``paper_value`` (a number, for a quantitative claim),
+        ``setting``, ``ours`` (an interval or None), ``ours_text``, ``verdict``, ``seeds``:
+        ``{"n", "agree", "verdicts"}`` or None); ``counts``: claims per verdict.
     """
     rows = claim_rows(summary, per_seed)
     return {"claims": rows, "counts": {v: sum(r["verdict"] == v for r in rows) for v in verdicts.REPRODUCTIONS}}

@@ -24,7 +24,7 @@ from costeff_same.chapters.accuracy_attacks import (
 from costeff_same.chapters.costeff import costeff_config, costeff_summary
 from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary
 from costeff_same.chapters.same import same_config, same_summary_section
-from costeff_same.engine.results import is_cached, load_result
+from costeff_same.engine.results import is_cached, load_result, no_nan
 from costeff_same.foundations.config import StageConfig, load_profile
 from costeff_same.reproduction import claims_frame, reproduction_section
 from costeff_same.study import load_study, study_section, with_seed
@@ -63,7 +63,8 @@ def summary(profile: str, with_study: bool = True) -> dict[str, Any]:
     if study is not None:
         per_seed = {seed: chapter_sections(load_profile(profile), seed) for seed in study["seeds"]}
         out["study"] = study_section(per_seed)
-    return {"profile": profile, **out, "reproduction": reproduction_section(out, per_seed)}
+    # undefined figures (nan: no example) are null, so the output is strict JSON
+    return no_nan({"profile": profile, **out, "reproduction": reproduction_section(out, per_seed)})
 
 
 def chapter_sections(params: dict[str, Any], seed: int | None = None,

@@ -40,6 +40,7 @@ setup()  # first: quiet progress bars and warnings before the libraries load
 import pandas as pd
 from myst_nb import glue
 
+from costeff_same import plotting
 from costeff_same.summary import summary
 
 results = summary(profile)  # reads the cache only: it trains and attacks nothing
@@ -78,6 +79,12 @@ def seeds_cell(seeds):
 table = claims.assign(seeds=claims["seeds"].map(seeds_cell))[
     ["source", "claim", "paper", "setting", "ours_text", "seeds", "verdict"]]
 table.rename(columns={"ours_text": "ours [95% CI]"})
+
+# %% [markdown]
+# The quantitative claims, the paper's figure beside our estimate and its 95% interval:
+
+# %%
+plotting.fig_reproduction(section["claims"]);
 
 # %% [markdown]
 # ## Reading the table

@@ -1,6 +1,7 @@
 """Slow: every chapter under the smoke profile, a strict book build, and the CLI around them."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -118,9 +119,15 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
     assert ch4["rq1_verdict"].strip("'") == s["accuracy_attacks"]["rq1"]["verdict"]
     assert ch4["mean_reduction_ci"].strip("'") == interval_text(s["same"]["mean_efficiency_gain_reduction_interval"])
 
-    # the reproduction summary: every verdict and figure on the page is the summary's
+    # the reproduction summary: every verdict and figure on the page is `summary --json`'s
+    env = {**os.environ, "COSTEFF_SAME_RESULTS": str(site / "results")}
+    out = subprocess.run([str(BIN / "costeff-same"), "summary", "--profile", "smoke", "--json"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
     summary_page = _glued(site, "99_reproduction")
-    claims = s["reproduction"]["claims"]
+    claims = json.loads(out.stdout)["reproduction"]["claims"]
+    assert [(c["key"], c["verdict"], c["ours_text"]) for c in claims] == [
+        (c["key"], c["verdict"], c["ours_text"]) for c in s["reproduction"]["claims"]]
     assert len(claims) >= 12 and int(summary_page["n_claims"]) == len(claims)
     for claim in claims:
         assert summary_page[f"verdict_{claim['key']}"].strip("'") == claim["verdict"], claim["key"]
@@ -131,6 +138,7 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
                 row = next(c for c in claims if c["key"] == key[len("claim_"):])
                 assert value.strip("'") == row["verdict"], (chapter, key)
     assert sum(s["reproduction"]["counts"].values()) == len(claims)
+    assert int(summary_page["n_reproduced"]) == s["reproduction"]["counts"]["reproduced"]
 
 
 def test_summary_json_reads_the_cache(site, monkeypatch):
@@ -138,7 +146,8 @@ def test_summary_json_reads_the_cache(site, monkeypatch):
     out = subprocess.run([str(BIN / "costeff-same"), "summary", "--profile", "smoke", "--json"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    summary = json.loads(out.stdout)
+    summary = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert set(summary) >= {"profile", "multi_exit", "costeff", "accuracy_attacks", "same", "reproduction"}
     section = summary["multi_exit"]
     assert section["status"] == "done"
     assert section["task"] == "rotten_tomatoes" and section["num_layers"] == 4
