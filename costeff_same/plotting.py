@@ -182,7 +182,8 @@ COSTEFF_COLORS = dict(zip(COSTEFF_LABELS, sns.color_palette("deep", len(COSTEFF_
 def costeff_label(name: str) -> str:
     """Display name of a model of chapter 2's record (``static_h2`` -> "static slender, 2 heads")."""
     if name.startswith("static_h"):
-        return f"static slender, {name[len('static_h'):]} heads/layer"
+        heads, _, ffn = name[len("static_h"):].partition("_f")
+        return f"static slender, {heads} heads/layer" + (f", FFN {ffn}" if ffn else "")
     if name.startswith("depth_"):
         k = int(name[len("depth_"):])
         return f"teacher's first {k} layer{'s' if k > 1 else ''}"
@@ -233,7 +234,7 @@ def fig_costeff_per_exit(record: dict[str, Any]) -> plt.Figure:
 
 def fig_costeff_tradeoff(record: dict[str, Any]) -> plt.Figure:
     """Test metric against measured FLOPs per example: entropy sweeps of the multi-exit models
-    (operating points starred) and the static models as single points."""
+    (operating points starred) and the static models as single points with 95% intervals."""
     use_style()
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     markers = iter(["s", "D", "P", "X", "v", "^", "<", ">"])
@@ -248,6 +249,10 @@ def fig_costeff_tradeoff(record: dict[str, Any]) -> plt.Figure:
             ax.scatter([op["flops_per_example"] / 1e6], [op["metric"]], s=110, marker="*", color=color,
                        edgecolor="black", zorder=5)
         else:
+            ci = m.get("final_exit_interval")
+            if finite(ci):
+                ax.errorbar([m["flops_per_example"] / 1e6], [ci["estimate"]], capsize=2, color="dimgray", lw=0.8,
+                            yerr=[[ci["estimate"] - ci["low"]], [ci["high"] - ci["estimate"]]], zorder=3)
             ax.scatter([m["flops_per_example"] / 1e6], [m["final_exit_metric"]], s=60, marker=next(markers),
                        color="dimgray", edgecolor="black", zorder=4, label=costeff_label(name))
     ax.set_xscale("log")

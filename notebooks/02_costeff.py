@@ -77,6 +77,7 @@ recovery_representation_epochs: float = 0.0  # recovery epochs on hidden states 
 recovery_prediction_epochs: float = 1.0  # recovery epochs on predictions + hidden states
 evaluations: int = 4  # validation checks during recovery (the best mean-exit checkpoint is kept)
 static_heads: list[int] = [2, 1]  # static slender baselines (FFN and rank scale with the heads)
+static_ffn_scales: list[float] = [1.0, 0.5]  # each static model's FFN at these fractions of its heads' share
 depth_layers: list[int] = [1]  # depth-truncated baselines: the teacher's first k layers
 depth_epochs: float = 1.0  # distillation epochs of each depth-truncated baseline
 ablations: bool = True  # also run COST-EFF without TA and with final-exit-only importance
@@ -123,7 +124,8 @@ print("examples:", record["examples"], "truncated:", record["truncated"])
 # comparison holds COST-EFF ({glue:text}`target_shape`) against:
 #
 # - the **TA** it is slenderized from (full width, every exit trained);
-# - **static slender** models of the same and of a narrower shape, pruned by the same
+# - **static slender** models of the same and of narrower shapes (fewer heads, and each at
+#   {glue:text}`ffn_scales_text` of its FFN, so that COST-EFF meets them at more FLOPs budgets), pruned by the same
 #   iterative schedule and distilled from the teacher, but trained **without exits** (only
 #   the last exit has a loss; importance from the last exit);
 # - **depth-truncated** models: the teacher's first *k* layers, distilled from it;
@@ -164,6 +166,7 @@ print("examples:", record["examples"], "truncated:", record["truncated"])
 
 # %%
 glue("n_test", record["examples"]["test"], display=False)
+glue("ffn_scales_text", " and ".join(f"{f:.0%}" for f in static_ffn_scales), display=False)
 glue("backbone_name", record["backbone"], display=False)
 glue("pooling_text", "the [CLS] state, as in the paper" if exit_pooling == "cls"
      else "the attention-masked mean of the token states instead of the paper's [CLS] state", display=False)

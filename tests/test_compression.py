@@ -338,12 +338,22 @@ def test_chapter_config_rejects_bad_input_by_name():
         costeff_config(backbone="tiny-random", ta_init="student")
     with pytest.raises(ConfigError, match="static_heads entry 0"):
         costeff_config(backbone="tiny-random", static_heads=[0])
+    with pytest.raises(ConfigError, match="static_ffn_scales=\\[0.0\\] must be a non-empty list of fractions"):
+        costeff_config(backbone="tiny-random", static_ffn_scales=[0.0])
+    with pytest.raises(ConfigError, match="must differ in shape"):
+        costeff_config(backbone="tiny-random", static_ffn_scales=[1.0, 1.0])
     cfg = costeff_config(backbone="tiny-random", target_heads=2, target_ffn=32, target_embedding_rank=16,
-                         static_heads=[2, 1], depth_layers=[1])
+                         static_heads=[2, 1], static_ffn_scales=[1.0], depth_layers=[1])
     assert list(cfg.models()) == ["teacher", "ta", "costeff", "no_ta", "final_importance", "static_h2",
                                   "static_h1", "depth_1"]
     static1 = cfg.static[1].slenderize
     assert (static1.heads, static1.ffn, static1.embedding_rank, static1.exits) == (1, 16, 8, "final")
+    # each shape also at half its FFN: four static budgets
+    cfg = costeff_config(backbone="tiny-random", target_heads=2, target_ffn=32, target_embedding_rank=16,
+                         static_heads=[2, 1], static_ffn_scales=[1.0, 0.5], depth_layers=[1])
+    names = [n for n, (kind, _) in cfg.models().items() if kind == "static"]
+    assert names == ["static_h2", "static_h2_f16", "static_h1", "static_h1_f8", "depth_1"]
+    assert [s.slenderize.ffn for s in cfg.static] == [32, 16, 16, 8]
     assert cfg.no_ta.slenderize.mapping == "exit_to_final" and cfg.costeff.slenderize.mapping == "exit_to_exit"
 
 

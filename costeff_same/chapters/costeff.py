@@ -83,6 +83,7 @@ class CostEffExperimentConfig(StageConfig):
             raise ConfigError(f"entropy_thresholds={self.entropy_thresholds} must be a non-empty list of values >= 0")
         if not 0 < self.budget_tolerance < 1:
             raise ConfigError(f"budget_tolerance={self.budget_tolerance} must be in (0, 1)")
+        static_names(self.static)  # two static models of one shape are refused here
 
     def models(self) -> dict[str, tuple[str, StageConfig]]:
         """``{name: (kind, stage config)}`` in display order; kind is ``multi_exit`` or ``static``."""
@@ -93,11 +94,28 @@ class CostEffExperimentConfig(StageConfig):
             out["no_ta"] = ("multi_exit", self.no_ta)
         if self.final_importance is not None:
             out["final_importance"] = ("multi_exit", self.final_importance)
-        for s in self.static:
-            out[f"static_h{s.slenderize.heads}"] = ("static", s)
+        for name, s in zip(static_names(self.static), self.static):
+            out[name] = ("static", s)
         for d in self.depth:
             out[f"depth_{d.layers}"] = ("static", d)
         return out
+
+
+def static_names(static: tuple[RecoverConfig, ...]) -> list[str]:
+    """The static slender models' names in the record: ``static_h<heads>`` for the widest FFN
+    at those heads, ``static_h<heads>_f<FFN>`` for a narrower one (``static_h2_f128``).
+
+    Raises:
+        ConfigError: when two static models have the same shape.
+    """
+    widest = {}
+    for cfg in static:
+        widest[cfg.slenderize.heads] = max(widest.get(cfg.slenderize.heads, 0), cfg.slenderize.ffn)
+    names = [f"static_h{c.slenderize.heads}" + ("" if c.slenderize.ffn == widest[c.slenderize.heads]
+                                                 else f"_f{c.slenderize.ffn}") for c in static]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"static slender models must differ in shape, got {names}")
+    return names
 
 
 #: chapter 2's notebook parameters (defaults: ``configs/default.yaml``)
@@ -134,6 +152,7 @@ COSTEFF_SCHEMA = Schema("02_costeff", {
     "recovery_prediction_epochs": Param("float", 'recovery epochs on predictions + hidden states'),
     "evaluations": Param("int", 'validation checks during recovery (the best mean-exit checkpoint is kept)'),
     "static_heads": Param("list[int]", 'static slender baselines (FFN and rank scale with the heads)'),
+    "static_ffn_scales": Param("list[float]", "each static model's FFN at these fractions of its heads' share"),
     "depth_layers": Param("list[int]", "depth-truncated baselines: the teacher's first k layers"),
     "depth_epochs": Param("float", 'distillation epochs of each depth-truncated baseline'),
     "ablations": Param("bool", 'also run COST-EFF without TA and with final-exit-only importance'),
@@ -149,7 +168,8 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     The teacher is built exactly as chapter 1's DeeBERT-style model (``two_stage``,
     ``deebert`` exits, the same ``exit_pooling``), so equal settings share one cached
     teacher; the TA and every COST-EFF model pool their exits the same way. Static slender models
-    at ``h`` heads get FFN ``target_ffn * h / target_heads`` and embedding rank
+    at ``h`` heads get FFN ``target_ffn * h / target_heads`` times each of
+    ``static_ffn_scales`` (more FLOPs budgets to compare at), embedding rank
     ``target_embedding_rank * h / target_heads`` and the same schedule as COST-EFF.
 
     Raises:
@@ -190,12 +210,16 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     ffn = shape.get("ffn", SlenderizeConfig.ffn)
     rank = shape.get("embedding_rank", SlenderizeConfig.embedding_rank)
     static = []
+    scales = p.get("static_ffn_scales", [1.0])
+    if not scales or not all(0 < f <= 1 for f in scales):
+        raise ConfigError(f"static_ffn_scales={scales} must be a non-empty list of fractions in (0, 1]")
     for h in p.get("static_heads", [heads]):
         if not isinstance(h, int) or isinstance(h, bool) or h < 1:
             raise ConfigError(f"static_heads entry {h!r} must be an integer >= 1")
-        static.append(recover(ta=None, exits="final", importance="final_exit", heads=h,
-                              ffn=max(1, round(ffn * h / heads)),
-                              embedding_rank=None if rank is None else max(1, round(rank * h / heads))))
+        for scale in scales:
+            static.append(recover(ta=None, exits="final", importance="final_exit", heads=h,
+                                  ffn=max(1, round(ffn * h / heads * scale)),
+                                  embedding_rank=None if rank is None else max(1, round(rank * h / heads))))
     depth_optim = DistillConfig.from_dict({**optim, **({"learning_rate": p["ta_learning_rate"]}
                                                        if "ta_learning_rate" in p else {})})
     depth = []
