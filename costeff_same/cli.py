@@ -24,6 +24,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from typing import Any
 
 import yaml
@@ -99,9 +100,14 @@ def cmd_summary(args) -> int:
 def cmd_notebooks(args) -> int:
     from costeff_same.notebooks import chapters, run_chapter
 
-    for chapter in [args.chapter] if args.chapter else chapters():
-        print(f"running {chapter} under profile {args.profile} ...", flush=True)
-        print(f"  -> {run_chapter(chapter, args.profile, _overrides(args.set))}")
+    todo = [args.chapter] if args.chapter else chapters()
+    started = time.perf_counter()
+    for i, chapter in enumerate(todo, 1):
+        print(f"[{i}/{len(todo)}] running {chapter} under profile {args.profile} ...", flush=True)
+        t0 = time.perf_counter()
+        path = run_chapter(chapter, args.profile, _overrides(args.set))
+        print(f"  -> {path} ({(time.perf_counter() - t0) / 60:.1f} min; "
+              f"{(time.perf_counter() - started) / 60:.1f} min so far)", flush=True)
     return 0
 
 
