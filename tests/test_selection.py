@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from costeff_same.attacks.same_units import SameUnitConfig
+from costeff_same.attacks.sentences import attack_sentences, balanced_order
 from costeff_same.attacks.units import AccuracyAttackUnitConfig
 from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config
 from costeff_same.chapters.same import same_config
-from costeff_same.zoo import attack_sentences, balanced_order
 
 
 def test_every_prefix_keeps_the_labels_in_proportion():

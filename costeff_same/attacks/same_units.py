@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from costeff_same.attacks.same_chen_2023 import build
+from costeff_same.attacks.sentences import attack_sentences
 from costeff_same.attacks.units import attack_all, load_victim, summarize
 from costeff_same.core.metrics import efficiency_change
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError, StageConfig, TrainedModelConfig
-from costeff_same.zoo import attack_sentences
 
 #: ablation name -> the settings it changes (Chen et al., 2023, section 5; each on ``ablation_examples`` sentences)
 ABLATIONS: dict[str, dict[str, Any]] = {

@@ -19,6 +19,7 @@ import numpy as np
 
 from costeff_same.attacks import build_recipe
 from costeff_same.attacks.constraints import MinWordLength, StopwordModification
+from costeff_same.attacks.sentences import attack_sentences
 from costeff_same.attacks.text import AttackedText
 from costeff_same.attacks.transformations import EmbeddingNeighbourSwap
 from costeff_same.attacks.victim import MultiExitVictim
@@ -30,7 +31,7 @@ from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig, TrainedModelConfig
 from costeff_same.foundations.registry import RECIPES
-from costeff_same.zoo import attack_sentences, trained_model
+from costeff_same.zoo import trained_model
 
 #: TextFooler's word-embedding threshold (Jin et al., 2020), set in counter-fitted space
 PAPER_MIN_COS_SIM = 0.5
@@ -86,7 +87,7 @@ class AccuracyAttackUnitConfig(StageConfig):
         policy: the exit policy name.
         policy_value: its threshold (entropy, nats) or patience (layers).
         recipe: ``pwws``, ``textfooler`` or ``deepwordbug``.
-        num_examples: test sentences attacked (:func:`~costeff_same.zoo.attack_sentences`).
+        num_examples: test sentences attacked (:func:`~costeff_same.attacks.sentences.attack_sentences`).
         min_cos_sim: TextFooler's least cosine similarity of a swap to its word (None for
             the other recipes).
         query_budget: model evaluations per example (None: unlimited).

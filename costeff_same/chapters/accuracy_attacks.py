@@ -4,7 +4,7 @@ Do attacks made to flip a model's answer also slow a multi-exit model down? PWWS
 TextFooler and DeepWordBug attack the DeeBERT-style (entropy exit) and PABEE-style
 (patience exit) victims of chapter 1, each at its operating point, on ``num_examples``
 sentences of chapter 1's test split: the seeded, label-balanced selection
-:func:`costeff_same.zoo.attack_sentences` that chapter 4 attacks too. For each (victim, recipe):
+:func:`costeff_same.attacks.sentences.attack_sentences` that chapter 4 attacks too. For each (victim, recipe):
 
 - accuracy before and after the attack (over all examples; misclassified ones are skipped
   and stay wrong), attack success rate (succeeded / attacked), perturbation rate

@@ -21,7 +21,7 @@ and PABEE-style (patience exit) victims of chapter 1, each at its operating poin
 - transfer: the sentences crafted against one victim, run through the other.
 
 The sentences are chapter 3's: the seeded, label-balanced selection of chapter 1's test
-split (:func:`costeff_same.zoo.attack_sentences`); the ablations use the first
+split (:func:`costeff_same.attacks.sentences.attack_sentences`); the ablations use the first
 ``ablation_examples`` of the same order, balanced as well.
 
 Every (victim, variant) is a cached unit (``same_attack-<hash>``) that also stores the
