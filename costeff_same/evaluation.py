@@ -101,6 +101,7 @@ def evaluate_victim(model: Model, data: dict[str, Encoded], metric: str, policy:
     lengths = data["test"].lengths
     labels = data["test"].labels
     predictions = predictions_of(decision.logits)
+    final_predictions = predictions_of(test_logits[-1])
     return {
         "policy": policy, "depth": model.num_layers,
         "per_exit_validation": val_exits, "per_exit_test": test_exits, "final_exit_metric": test_exits[-1],
@@ -116,12 +117,11 @@ def evaluate_victim(model: Model, data: dict[str, Encoded], metric: str, policy:
                           **exit_intervals(decision.exit_layer, model.num_layers),
                           "efficacy": efficacy_interval(decision.exit_layer, model.num_layers)},
         },
-        "final_exit_interval": metric_interval(metric, predictions_of(test_logits[-1]), labels),
+        "final_exit_interval": metric_interval(metric, final_predictions, labels),
         "paths_agreement": paths_agreement(model, data["test"], policy_obj, timing_batch,
                                            (decision.exit_layer, decision.predictions)),
         "test_exit_layer": decision.exit_layer.tolist(),
-        "test_predictions": predictions.tolist(), "test_labels": labels.tolist(),
-        "test_final_predictions": predictions_of(test_logits[-1]).tolist(),
+        "test_predictions": predictions.tolist(), "test_final_predictions": final_predictions.tolist(),
         "timing": {str(batch): wallclock(model, data["test"], policy_obj, batch, limit)
                    for batch, limit in ((1, timing_batch1), (timing_batch, None))},
         "parameters": count_parameters(model), "parameters_without_embeddings": count_parameters(model, False),

@@ -139,11 +139,14 @@ def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
 def interval_bars(ax: plt.Axes, x: np.ndarray, intervals: list[dict[str, Any] | None], width: float,
                   **style: Any) -> None:
     """Bars at the estimates with their 95% intervals as error bars (no interval: no bar)."""
-    ok = [finite(i) for i in intervals]
-    heights = [i["estimate"] if f else 0.0 for i, f in zip(intervals, ok)]
-    below = [i["estimate"] - i["low"] if f else 0.0 for i, f in zip(intervals, ok)]
-    above = [i["high"] - i["estimate"] if f else 0.0 for i, f in zip(intervals, ok)]
-    ax.bar(x, heights, width, yerr=[below, above], capsize=2, error_kw={"lw": 0.8}, **style)
+    heights = [i["estimate"] if finite(i) else 0.0 for i in intervals]
+    ax.bar(x, heights, width, yerr=error_bars(intervals), capsize=2, error_kw={"lw": 0.8}, **style)
+
+
+def error_bars(intervals: list[dict[str, Any] | None]) -> list[list[float]]:
+    """Matplotlib's ``[below, above]`` error lengths of 95% intervals (0 where there is none)."""
+    return [[i["estimate"] - i["low"] if finite(i) else 0.0 for i in intervals],
+            [i["high"] - i["estimate"] if finite(i) else 0.0 for i in intervals]]
 
 
 def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
@@ -252,7 +255,7 @@ def fig_costeff_tradeoff(record: dict[str, Any]) -> plt.Figure:
             ci = m.get("final_exit_interval")
             if finite(ci):
                 ax.errorbar([m["flops_per_example"] / 1e6], [ci["estimate"]], capsize=2, color="dimgray", lw=0.8,
-                            yerr=[[ci["estimate"] - ci["low"]], [ci["high"] - ci["estimate"]]], zorder=3)
+                            yerr=error_bars([ci]), zorder=3)
             ax.scatter([m["flops_per_example"] / 1e6], [m["final_exit_metric"]], s=60, marker=next(markers),
                        color="dimgray", edgecolor="black", zorder=4, label=costeff_label(name))
     ax.set_xscale("log")
@@ -391,8 +394,7 @@ def fig_reproduction(claims: list[dict[str, Any]]) -> plt.Figure:
     for y, c in enumerate(rows):
         ours = c["ours"]
         if finite(ours):
-            xerr = [[ours["estimate"] - ours["low"]], [ours["high"] - ours["estimate"]]]
-            ax.errorbar(ours["estimate"], y, xerr=xerr, fmt="o", color=PALETTE["entropy"], capsize=3,
+            ax.errorbar(ours["estimate"], y, xerr=error_bars([ours]), fmt="o", color=PALETTE["entropy"], capsize=3,
                         label="ours (95% interval)" if y == 0 else None)
         ax.plot(c["paper_value"], y, "x", color="black", ms=8, label="paper" if y == 0 else None)
     ax.set_yticks(range(len(rows)), [f"{c['key']} ({c['verdict']})" for c in rows], fontsize=8)

@@ -41,13 +41,13 @@ def multi_exit_summary(record: dict[str, Any]) -> dict[str, Any]:
         }
         if "test_final_predictions" in v:
             out[name]["against_last_exit"] = paired_test(record["metric"], v["test_predictions"],
-                                                         v["test_final_predictions"], v["test_labels"])
+                                                         v["test_final_predictions"], record["test_labels"])
     out["final_exit_accuracy"] = victims["entropy"]["final_exit_metric"]
     out["per_exit_accuracy"] = victims["entropy"]["per_exit_test"]
-    if {"entropy", "patience"} <= set(victims) and "test_labels" in victims["patience"]:
+    if {"entropy", "patience"} <= set(victims) and "test_labels" in record:
         pat, ent = victims["patience"], victims["entropy"]
         out["patience_vs_entropy"] = {
-            **paired_test(record["metric"], pat["test_predictions"], ent["test_predictions"], pat["test_labels"]),
+            **paired_test(record["metric"], pat["test_predictions"], ent["test_predictions"], record["test_labels"]),
             "speedup_difference": speedup_difference_interval(np.asarray(pat["test_exit_layer"]),
                                                               np.asarray(ent["test_exit_layer"]), record["num_layers"]),
         }

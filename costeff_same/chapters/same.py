@@ -280,9 +280,9 @@ def same_summary_section(record: dict[str, Any]) -> dict[str, Any]:
     victims = {name: victim_row(name, v) for name, v in record["victims"].items()}
     reductions = [r["efficiency_gain_reduction"] for r in victims.values()
                   if r["efficiency_gain_reduction"] is not None]
-    exits = [([r["original_exit_layer"] for r in v["main"]["results"]],
-              [r["perturbed_exit_layer"] for r in v["main"]["results"]]) for v in record["victims"].values()]
-    interval = reduction_interval([c for c, _ in exits], [a for _, a in exits], record["num_layers"])
+    exits = [_exits(v["main"]["results"]) for v in record["victims"].values()]
+    interval = reduction_interval([e["clean_exit_layer"] for e in exits], [e["adv_exit_layer"] for e in exits],
+                                  record["num_layers"])
     return {"task": record["task"], "backbone": record["backbone"], "num_layers": record["num_layers"],
             "num_examples": record["num_examples"], "ablation_examples": record["ablation_examples"],
             "mean_efficiency_gain_reduction": float(np.mean(reductions)) if reductions else None,

@@ -58,6 +58,7 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
     chosen = operating_point(val_sweep, per_val[-1], tolerance)
     test_point = next(r for r in test_sweep if r["value"] == chosen["value"])
     full = np.full(len(test), model.num_layers)
+    final_predictions = predictions_of(test_logits[-1])
     shape = shape_of(model)
     single_exit = deployed_parameters(model, True)
     return {
@@ -69,8 +70,8 @@ def evaluate_model(model: MultiExitBertForSequenceClassification, data: dict[str
         "single_exit_parameters_without_embeddings": (single_exit - count_parameters(model)
                                                       + count_parameters(model, False)),
         "per_exit_validation": per_val, "per_exit_test": per_test, "final_exit_metric": per_test[-1],
-        "final_exit_interval": metric_interval(metric, predictions_of(test_logits[-1]), test.labels),
-        "test_final_predictions": predictions_of(test_logits[-1]).tolist(),
+        "final_exit_interval": metric_interval(metric, final_predictions, test.labels),
+        "test_final_predictions": final_predictions.tolist(),
         "flops_per_example": mean_flops(table, test.lengths, full),
         "validation_flops_per_example": mean_flops(table, val.lengths, np.full(len(val), model.num_layers)),
         "flops_by_exit_at_mean_length": table[min(table, key=lambda n: abs(n - test.lengths.mean()))].tolist(),
