@@ -11,8 +11,11 @@
     costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--workers N] [--set key=value ...]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
-``--set epochs=1 --set task=imdb`` work). Errors in input are reported in one line
-naming the bad value and the accepted ones, with exit status 2.
+``--set epochs=1 --set task=imdb`` work). Errors in input (and a training run that
+diverges) are reported in one line naming the bad value and the accepted ones, with exit
+status 2; a file that cannot be written or read (a full disk, a read-only folder) in one
+line naming the path and the cause, with exit status 1; an interrupted run with 130 (its
+finished stages are cached, the running one resumes from its last checkpoint).
 
 Each command imports the library inside its function, so that ``--help`` and a refused
 argument answer at once instead of after loading torch and transformers.
@@ -39,15 +42,28 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` pairs as ``{key: value}``, each value read as YAML (``5e-5`` as a float).
 
     Raises:
-        ConfigError: for a pair without ``=``.
+        ConfigError: for a pair without ``=``, an empty key, or a value that is not valid YAML
+            (or asks for a Python object: only plain YAML is read).
     """
     out = {}
     for pair in pairs:
-        if "=" not in pair:
+        if "=" not in pair or not pair.split("=", 1)[0].strip():
             raise ConfigError(f"--set {pair!r} must look like key=value")
         key, value = pair.split("=", 1)
-        out[key] = float(value) if _EXPONENT_NUMBER.fullmatch(value.strip()) else yaml.safe_load(value)
+        try:
+            out[key.strip()] = float(value) if _EXPONENT_NUMBER.fullmatch(value.strip()) else yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ConfigError(f"--set {pair!r}: the value is not plain YAML ({problem}); "
+                              "accepted: a number, a string, true/false, null or a [list]") from None
     return out
+
+
+def _print_json(data: Any) -> None:
+    """``data`` as strict JSON on stdout: an undefined or infinite figure is ``null``, never a bare NaN."""
+    from costeff_same.engine.results import no_nan
+
+    print(json.dumps(no_nan(data), indent=2, sort_keys=True, allow_nan=False))
 
 
 def _chapter1_params(args) -> dict[str, Any]:
@@ -70,7 +86,7 @@ def cmd_evaluate(args) -> int:
     from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary, run_multi_exit
 
     record = run_multi_exit(multi_exit_config(**_chapter1_params(args)))
-    print(json.dumps(multi_exit_summary(record), indent=2))
+    _print_json(multi_exit_summary(record))
     return 0
 
 
@@ -79,7 +95,7 @@ def cmd_summary(args) -> int:
 
     data = summary(args.profile)
     if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True))
+        _print_json(data)
         return 0
     for section, values in data.items():
         if section == "profile":
@@ -98,14 +114,19 @@ def cmd_summary(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    from costeff_same.notebooks import chapters, run_chapter
+    from costeff_same.notebooks import ChapterFailed, chapter_overrides, chapters, run_chapter
 
     todo = [args.chapter] if args.chapter else chapters()
+    overrides = chapter_overrides(todo, _overrides(args.set))
     started = time.perf_counter()
     for i, chapter in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] running {chapter} under profile {args.profile} ...", flush=True)
         t0 = time.perf_counter()
-        path = run_chapter(chapter, args.profile, _overrides(args.set))
+        try:
+            path = run_chapter(chapter, args.profile, overrides[chapter])
+        except ChapterFailed as err:
+            print(f"costeff-same notebooks: error: {_one_line(err)}", file=sys.stderr)
+            return 1
         print(f"  -> {path} ({(time.perf_counter() - t0) / 60:.1f} min; "
               f"{(time.perf_counter() - started) / 60:.1f} min so far)", flush=True)
     return 0
@@ -119,7 +140,7 @@ def cmd_attack(args) -> int:
     from costeff_same.victims import run_multi_exit
 
     if args.recipe == "same":  # chapter 4's slowdown attack: its own profile section (04_same)
-        print(json.dumps(cli_rows(args.profile, _overrides(args.set), args.victim), indent=2))
+        _print_json(cli_rows(args.profile, _overrides(args.set), args.victim))
         return 0
     params = {**load_profile(args.profile).get("03_accuracy_attacks", {}), **_overrides(args.set)}
     cfg = accuracy_attacks_config(**params)
@@ -134,7 +155,7 @@ def cmd_attack(args) -> int:
                 print(f"costeff-same attack: error: {err}", file=sys.stderr)
                 return 2
             rows.append(unit_row(name, value, unit))
-    print(json.dumps(rows, indent=2))
+    _print_json(rows)
     return 0
 
 
@@ -165,17 +186,16 @@ def cmd_compress(args) -> int:
 
     cfg = costeff_config(**{**load_profile(args.profile).get("02_costeff", {}), **_overrides(args.set)})
     if args.model:
-        print(json.dumps(train_model(cfg, args.model), indent=2))
+        _print_json(train_model(cfg, args.model))
         return 0
-    print(json.dumps(costeff_summary(run_costeff(cfg, args.workers)), indent=2))
+    _print_json(costeff_summary(run_costeff(cfg, args.workers)))
     return 0
 
 
 def cmd_study(args) -> int:
     from costeff_same.study import run_study
 
-    record = run_study(args.profile, args.seeds, args.chapters)
-    print(json.dumps(record, indent=2))
+    _print_json(run_study(args.profile, args.seeds, args.chapters))
     return 0
 
 
@@ -230,9 +250,22 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
-        print(f"costeff-same {args.command}: error: {err}", file=sys.stderr)
+    except (ConfigError, ValueError) as err:
+        print(f"costeff-same {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except OSError as err:
+        print(f"costeff-same {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"costeff-same {args.command}: interrupted; finished stages are cached and the running one resumes "
+              "from its last checkpoint", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    """``err``'s message on one line (a multi-line message is joined with "; ")."""
+    text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -3,18 +3,23 @@
 Each chapter is a percent-format ``notebooks/NN_name.py`` whose first code cell is tagged
 ``parameters``. :func:`run_chapter` converts it with ``jupytext``, injects the profile's
 parameters for that chapter with ``papermill`` and writes ``book/NN_name.ipynb``, which
-Jupyter Book renders with execution off.
+Jupyter Book renders with execution off. The parameters are checked against the chapter's
+schema before anything runs; a chapter that fails is written to ``_build/failed/`` and
+never over the built chapter in ``book/``, and its error (a bad parameter, a missing file)
+is one line in the notebook and in the terminal.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from costeff_same.foundations.config import ConfigError, load_profile
-from costeff_same.foundations.paths import BOOK_DIR, NOTEBOOKS_DIR, REPO_DIR
+from costeff_same.foundations.paths import BOOK_DIR, FAILED_DIR, NOTEBOOKS_DIR, REPO_DIR
+from costeff_same.foundations.storage import writing
 
 
 def setup() -> None:
@@ -28,6 +33,7 @@ def setup() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message="IProgress not found")
+    _one_line_errors()
     import datasets  # imported here, after the filter: the point of setup() is the order
     import pandas as pd
     import transformers
@@ -41,9 +47,61 @@ def setup() -> None:
     pd.set_option("display.max_colwidth", None)
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that say what is wrong with an input or the disk (shown in one line, without a traceback)."""
+    from costeff_same.attacks.resources import ResourceError
+    from costeff_same.core.backbones import BackboneError
+    from costeff_same.core.data import DataError
+    from costeff_same.engine.trainer import TrainingDiverged
+    from costeff_same.foundations.integrity import IntegrityError
+    from costeff_same.foundations.storage import StorageError
+
+    return ConfigError, DataError, BackboneError, IntegrityError, StorageError, TrainingDiverged, ResourceError
+
+
+def _one_line_errors() -> None:
+    """In a notebook kernel, show :func:`user_errors` as one line (``ConfigError: epochs='x' must be
+    an integer``) instead of a traceback; every other error keeps its traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def one_line(shell, etype, value, tb, tb_offset=None):
+        stb = [f"{etype.__name__}: {value}"]
+        shell._showtraceback(etype, value, stb)  # IPython 9 leaves the display to the handler
+        return stb
+
+    shell.set_custom_exc(user_errors(), one_line)
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter's notebook raised an error; the partial notebook is kept in ``_build/failed/``."""
+
+
 def chapters() -> list[str]:
     """Chapter names (``01_multi_exit`` ...) in reading order."""
     return sorted(p.stem for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def chapter_overrides(todo: list[str], overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{chapter: its share of overrides}``: each chapter of ``todo`` gets the overrides it
+    knows (``--set epochs=1`` reaches the chapters that train).
+
+    Raises:
+        ConfigError: for an override that no chapter of ``todo`` knows (the accepted names are listed).
+    """
+    from costeff_same.parameters import schema
+
+    names = {chapter: set(schema(chapter).all_params) for chapter in todo}
+    unknown = sorted(k for k in overrides if not any(k in known for known in names.values()))
+    if unknown:
+        accepted = sorted(set().union(*names.values()))
+        raise ConfigError(f"unknown parameter(s) {unknown} for {', '.join(todo)}; accepted: {', '.join(accepted)}")
+    return {chapter: {k: v for k, v in overrides.items() if k in names[chapter]} for chapter in todo}
 
 
 def to_ipynb(chapter: str, path: Path) -> None:
@@ -60,26 +118,41 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
     """Execute one chapter under ``profile`` (plus ``parameters`` overrides) with papermill.
 
     Raises:
-        ConfigError: for an unknown chapter (the accepted ones are listed) or profile.
-        papermill.PapermillExecutionError: when a cell fails (the partial notebook is kept).
+        ConfigError: for an unknown chapter (the accepted ones are listed) or profile, or a
+            parameter the chapter does not know or of the wrong type (before anything runs).
+        ChapterFailed: when a cell fails, with the cell's error in one line; the partial
+            notebook is written to ``_build/failed/<chapter>.ipynb`` and ``book/`` keeps the
+            chapter it had.
     """
     import papermill
+
+    from costeff_same.parameters import schema
 
     known = chapters()
     if chapter not in known:
         raise ConfigError(f"unknown chapter {chapter!r}; accepted: {', '.join(known)}")
     params = {**load_profile(profile).get(chapter, {}), **(parameters or {})}
+    schema(chapter).complete(params)  # unknown names and wrong types are refused here, at once
     params["profile"] = profile
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"{chapter}.ipynb"
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / f"{chapter}.ipynb"
+        source, executed = Path(tmp) / f"{chapter}.ipynb", Path(tmp) / f"{chapter}.out.ipynb"
         to_ipynb(chapter, source)
-        output = output_dir / f"{chapter}.ipynb"
         env_before = os.getcwd()
         os.chdir(REPO_DIR)
         try:
-            papermill.execute_notebook(str(source), str(output), parameters=params, kernel_name="python3",
+            papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
                                        progress_bar=False, cwd=str(REPO_DIR))
+        except papermill.PapermillExecutionError as err:
+            FAILED_DIR.mkdir(parents=True, exist_ok=True)
+            failed = FAILED_DIR / f"{chapter}.ipynb"
+            shutil.copyfile(executed, failed)
+            raise ChapterFailed(f"{chapter} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
+                                f"(the failed notebook: {failed})") from None
         finally:
             os.chdir(env_before)
+        with writing(output):
+            output_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(executed, output.with_suffix(".tmp"))
+            os.replace(output.with_suffix(".tmp"), output)
     return output

@@ -27,6 +27,7 @@ from costeff_same.foundations.config import (
     StageConfig,
     TrainConfig,
     TrainedModelConfig,
+    check_range,
     load_profile,
     pick,
 )
@@ -62,6 +63,19 @@ class MultiExitExperimentConfig(StageConfig):
     tolerance: float = 0.01
     timing_examples_batch1: int = 200
     timing_batch_size: int = 64
+
+    def __post_init__(self):
+        if not self.entropy_thresholds or not self.patience_values:
+            raise ConfigError("entropy_thresholds and patience_values must each hold at least one value")
+        for i, value in enumerate(self.entropy_thresholds):
+            check_range(f"entropy_thresholds[{i}]", value, 0)
+        for i, value in enumerate(self.patience_values):
+            if value < 1:
+                raise ConfigError(f"patience_values[{i}]={value} must be >= 1 (layers)")
+        check_range("tolerance", self.tolerance, 0, 1, high_open=True)
+        for key in ("timing_examples_batch1", "timing_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
 
     def victim(self, name: str) -> TrainedModelConfig:
         """The trained-model config of victim ``entropy`` or ``patience``."""

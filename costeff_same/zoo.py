@@ -14,6 +14,9 @@ attack in :mod:`costeff_same.attacks.sentences`.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from costeff_same.core.modeling import MultiExitBertForSequenceClassification, f
 from costeff_same.engine.results import load_or_run, stage
 from costeff_same.engine.training import set_threads, train
 from costeff_same.foundations.config import DataConfig, TrainedModelConfig
+from costeff_same.foundations.storage import writing
 
 
 def prepared_data(cfg: DataConfig, tokenizer) -> tuple[TaskData, dict[str, Encoded]]:
@@ -53,13 +57,34 @@ def _train_model(cfg: TrainedModelConfig, workdir: Path) -> dict[str, Any]:
     model = from_backbone(backbone.model, task.num_labels, cfg.train.exit_style, cfg.train.gradient_equilibrium,
                           seed=cfg.train.seed, exit_pooling=cfg.train.exit_pooling)
     history = train(model, data["train"], cfg.train, workdir)
-    model.save_pretrained(workdir / "model")
-    backbone.tokenizer.save_pretrained(workdir / "model")
+    save_model(model, workdir / "model", backbone.tokenizer)
     return {
         "task": task.name, "metric": task.metric, "num_labels": task.num_labels,
         "split": task.split_record, "truncated": {s: d.truncated for s, d in data.items()},
         "examples": {s: len(d) for s, d in data.items()}, "history": history,
     }
+
+
+def save_model(model: MultiExitBertForSequenceClassification, folder: Path, tokenizer=None) -> None:
+    """Save ``model`` (and ``tokenizer``) with ``save_pretrained`` into ``folder``, atomically:
+    written to a temporary folder beside it and moved into place.
+
+    Raises:
+        StorageError: for a full disk or a folder that cannot be written (no half-written
+            ``folder`` is left).
+    """
+    folder = Path(folder)
+    with writing(folder):
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        try:
+            model.save_pretrained(tmp)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def load_entry_model(record: dict[str, Any]) -> MultiExitBertForSequenceClassification:

@@ -41,8 +41,10 @@ import pandas as pd
 from myst_nb import glue
 
 from costeff_same import plotting
+from costeff_same.reproduction import REPRODUCTION_SCHEMA
 from costeff_same.summary import summary
 
+REPRODUCTION_SCHEMA.from_namespace(globals())  # refuses a parameter this chapter does not know
 results = summary(profile)  # reads the cache only: it trains and attacks nothing
 section = results["reproduction"]
 claims = pd.DataFrame(section["claims"]).set_index("key")

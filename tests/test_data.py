@@ -33,7 +33,7 @@ def test_imdb_truncation_is_counted(tokenizer):
     enc = Encoded(short, tokenizer, max_length=64)
     assert 0 < enc.truncated <= 40
     assert enc.lengths.max() == 64
-    assert Encoded(short, tokenizer, max_length=512).truncated < enc.truncated
+    assert Encoded(short, tokenizer, max_length=128).truncated < enc.truncated
 
 
 def _write(path, rows, kind):
@@ -92,6 +92,12 @@ def test_glue_offline_fails_at_once_naming_the_task():
 
 
 def test_max_length_beyond_the_model_limit_is_refused(tokenizer):
+    """The limit is the backbone's position embeddings: 512 for MiniLM, 128 for tiny-random
+    (whose tokenizer is MiniLM's, capped at its own positions)."""
+    from costeff_same.core.backbones import load_tokenizer
+
     task = load_task("rotten_tomatoes")
     with pytest.raises(DataError, match="max_length=1024 is outside 8..512"):
-        Encoded(task.splits["test"].select(range(4)), tokenizer, 1024)
+        Encoded(task.splits["test"].select(range(4)), load_tokenizer("minilm-l6"), 1024)
+    with pytest.raises(DataError, match="max_length=256 is outside 8..128"):
+        Encoded(task.splits["test"].select(range(4)), tokenizer, 256)

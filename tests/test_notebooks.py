@@ -158,11 +158,12 @@ def test_summary_json_reads_the_cache(site, monkeypatch):
         assert section[victim]["wallclock_speedup_batch64"] > 0
 
 
-def test_wrong_parameter_type_fails_with_a_clear_error(tmp_path):
-    import papermill
+def test_wrong_parameter_type_is_refused_before_the_chapter_runs(tmp_path):
+    from costeff_same.foundations.config import ConfigError
 
-    with pytest.raises(papermill.PapermillExecutionError, match="epochs='two' must be an integer"):
+    with pytest.raises(ConfigError, match="epochs='two' must be an integer"):
         run_chapter("01_multi_exit", "smoke", {"epochs": "two"}, output_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
 
 
 def test_help_notebook_lists_every_parameter_with_its_meaning(tmp_path):

@@ -62,13 +62,42 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, tiny_backb
                                                               .state_dict()["classifiers.0.weight"]).any()
 
 
+def test_a_run_killed_in_deeberts_stage_two_resumes_bit_identically(tmp_path, tiny_backbone, splits):
+    """Stage 2 clips only the exits' gradients: the frozen encoder's stale stage-1 gradients,
+    which a resumed process does not have, must not enter the clipping norm."""
+    train_data, _ = splits
+    cfg = TrainConfig(backbone="tiny-random", exit_style="deebert", regime="two_stage", epochs=1, exit_epochs=2,
+                      batch_size=8, learning_rate=1e-3, exit_learning_rate=5e-2, checkpoint_every=2)
+    reference = _fresh(tiny_backbone, "deebert")
+    train(reference, train_data, cfg, tmp_path / "a")
+    killed = _fresh(tiny_backbone, "deebert")
+    with pytest.raises(TrainingInterrupted):  # stage 1 has 5 steps: this stops at step 3 of stage 2
+        train(killed, train_data, cfg, tmp_path / "b", interrupt_after=8)
+    final = _fresh(tiny_backbone, "deebert")
+    train(final, train_data, cfg, tmp_path / "b")
+    for (name, a), (_, b) in zip(reference.state_dict().items(), final.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_a_diverging_run_stops_with_a_clear_error(tmp_path, tiny_backbone, splits):
+    from costeff_same.engine.trainer import TrainingDiverged
+
+    train_data, _ = splits
+    model = _fresh(tiny_backbone, "pabee")
+    with torch.no_grad():
+        model.classifiers[0].weight.fill_(float("nan"))
+    cfg = TrainConfig(backbone="tiny-random", exit_style="pabee", regime="weighted", epochs=1, batch_size=8)
+    with pytest.raises(TrainingDiverged, match="diverged .* step 0: loss nan"):
+        train(model, train_data, cfg, tmp_path / "a")
+
+
 def test_two_stage_freezes_the_backbone_in_stage_two(tmp_path, tiny_backbone, splits):
     train_data, _ = splits
     cfg = TrainConfig(backbone="tiny-random", regime="two_stage", epochs=1, exit_epochs=1, batch_size=8,
                       learning_rate=1e-3, exit_learning_rate=1e-2)
     trained, stage1_only = _fresh(tiny_backbone, "deebert"), _fresh(tiny_backbone, "deebert")
     train(trained, train_data, cfg, tmp_path / "a")
-    train(stage1_only, train_data, cfg.replace(exit_learning_rate=0.0), tmp_path / "b")  # stage 2 a no-op
+    train(stage1_only, train_data, cfg.replace(exit_epochs=0), tmp_path / "b")  # no stage 2
     a, b = trained.state_dict(), stage1_only.state_dict()
     frozen = [k for k in a if k.startswith("bert.") or k.startswith(("classifiers.3.", "poolers.3."))]
     assert all(torch.equal(a[k], b[k]) for k in frozen)

@@ -39,6 +39,7 @@ from costeff_same.foundations.config import (
     StageConfig,
     TrainConfig,
     TrainedModelConfig,
+    check_range,
     pick,
 )
 from costeff_same.foundations.schema import Param, Schema
@@ -79,10 +80,12 @@ class CostEffExperimentConfig(StageConfig):
     budget_tolerance: float = 0.1
 
     def __post_init__(self):
-        if not self.entropy_thresholds or min(self.entropy_thresholds) < 0:
-            raise ConfigError(f"entropy_thresholds={self.entropy_thresholds} must be a non-empty list of values >= 0")
-        if not 0 < self.budget_tolerance < 1:
-            raise ConfigError(f"budget_tolerance={self.budget_tolerance} must be in (0, 1)")
+        if not self.entropy_thresholds:
+            raise ConfigError("entropy_thresholds must hold at least one value")
+        for i, value in enumerate(self.entropy_thresholds):
+            check_range(f"entropy_thresholds[{i}]", value, 0)
+        check_range("tolerance", self.tolerance, 0, 1, high_open=True)
+        check_range("budget_tolerance", self.budget_tolerance, 0, 1, low_open=True, high_open=True)
         static_names(self.static)  # two static models of one shape are refused here
 
     def models(self) -> dict[str, tuple[str, StageConfig]]:

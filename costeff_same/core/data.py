@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 from sklearn.model_selection import train_test_split
 
+from costeff_same.core.labels import LABEL_RULE, LabelError, label_rule
 from costeff_same.foundations.hub import hub_offline_error, hub_reachable
 from costeff_same.foundations.integrity import verify_sha256
 from costeff_same.foundations.registry import GLUE_TASK_NAMES, PACKAGED_TASKS, TASKS
@@ -126,23 +128,15 @@ def _check_texts(ds: Dataset, where: str) -> None:
             )
 
 
-def _check_labels(labels: list[Any], num_labels: int, where: str) -> None:
-    if num_labels == 1:
-        bad = [(i, v) for i, v in enumerate(labels) if not isinstance(v, (int, float))]
-        accepted = "a number (regression)"
-    else:
-        bad = [(i, v) for i, v in enumerate(labels)
-               if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < num_labels]
-        accepted = f"an integer in 0..{num_labels - 1}"
-    if bad:
-        row, value = bad[0]
-        raise DataError(f"{where}: label {value!r} at row {row} is outside the label set; accepted: {accepted}")
-
-
 def _split_frame(name: str, texts: list[str], labels: np.ndarray, seed: int,
                  num_labels: int, metric: str, extra: dict[str, Any],
                  pairs: list[str] | None = None) -> TaskData:
-    index = stratified_split(labels, seed) if num_labels > 1 else _random_split(len(labels), seed)
+    try:
+        index = stratified_split(labels, seed) if num_labels > 1 else _random_split(len(labels), seed)
+    except ValueError as err:  # scikit-learn: a class too small to stratify
+        counts = dict(zip(*(v.tolist() for v in np.unique(labels, return_counts=True))))
+        raise DataError(f"{name}: the stratified 80/10/10 split needs every class in every split; examples per "
+                        f"class: {counts} ({err})") from None
     splits = {}
     for split, idx in index.items():
         columns = {"text": [texts[i] for i in idx], "label": labels[idx].tolist()}
@@ -238,12 +232,12 @@ def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> Ta
     Args:
         path: the file.
         seed: seeds the stratified 80/10/10 split.
-        num_labels: the size of the label set; by default ``max(label) + 1``. Use 1 for
-            regression (float labels).
+        num_labels: the size of the label set (1: regression); by default
+            :data:`LABEL_RULE` decides, and the decision is printed on standard error.
 
     Raises:
         DataError: for a missing file, an unsupported suffix, a file that cannot be
-            parsed, missing columns, empty texts or a label outside the label set.
+            parsed, missing columns, empty texts, or labels :func:`label_rule` refuses.
     """
     import pandas as pd
 
@@ -263,25 +257,24 @@ def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> Ta
     if missing:
         raise DataError(f"data file {str(path)!r} lacks column(s) {missing}; found {list(frame.columns)}; "
                         "required: text, label (optional: text_pair)")
-    labels = frame["label"].tolist()
-    if num_labels is None:
-        ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels)
-        num_labels = int(max(labels)) + 1 if ints and labels else 1
-    _check_labels(labels, num_labels, str(path))
+    try:
+        labels, num_labels, rule = label_rule(frame["label"].tolist(), str(path), num_labels)
+    except LabelError as err:
+        raise DataError(str(err)) from None
+    print(f"{path}: {rule} (rule: {LABEL_RULE})", file=sys.stderr)
     if len(frame) < 10:
         raise DataError(f"data file {str(path)!r} has {len(frame)} rows; at least 10 are needed to split it")
     texts = ["" if isinstance(t, float) else t for t in frame["text"].tolist()]
     pairs = None
     if "text_pair" in frame.columns:
         pairs = ["" if isinstance(t, float) else t for t in frame["text_pair"].tolist()]
-    dtype = np.float32 if num_labels == 1 else np.int64
     for column, values in (("text", texts), ("text_pair", pairs or [])):
         bad = [i for i, t in enumerate(values) if not isinstance(t, str) or not t.strip()]
         if bad:
             raise DataError(f"{path}: empty or whitespace-only {column!r} at row(s) {bad[:5]}")
     metric = "pearson_spearman" if num_labels == 1 else "accuracy"
-    extra = {"source": str(path), "n_total": len(frame)}
-    return _split_frame("local", texts, np.asarray(labels, dtype=dtype), seed, num_labels, metric, extra, pairs)
+    extra = {"source": str(path), "n_total": len(frame), "label_rule": rule}
+    return _split_frame("local", texts, labels, seed, num_labels, metric, extra, pairs)
 
 
 def load_task(name: str, seed: int = 0, data_file: str | None = None) -> TaskData:

@@ -12,11 +12,14 @@ stage restarts from its beginning; nothing else in the work folder is touched.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from costeff_same.foundations.storage import writing
 
 
 class CorruptCheckpointWarning(UserWarning):
@@ -24,12 +27,23 @@ class CorruptCheckpointWarning(UserWarning):
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (tensors and plain data only) to ``path`` atomically."""
+    """Write ``state`` (tensors and plain data only) to ``path`` atomically.
+
+    Raises:
+        StorageError: for a full disk or a folder that cannot be written (the previous
+            checkpoint, if any, is left as it was).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

@@ -13,7 +13,16 @@ seed, seconds) and any artefacts ``fn`` wrote into its work folder (model weight
 An entry is complete only when ``manifest.json`` exists: it is written last and holds the
 sha256 of every file, so an interrupted or corrupted entry is detected and recomputed,
 never silently used (the showyourwork input-keyed cache; nanoGPT's checkpoint-with-config).
-All writes are atomic (temporary file + ``os.replace``).
+All writes are atomic (temporary file + ``os.replace``), and a failed write (a full disk, a
+read-only folder) is one :class:`~costeff_same.foundations.storage.StorageError` naming the
+path and the cause.
+
+One process at a time computes an entry: :func:`load_or_run` holds an inter-process lock
+(``<entry>.lock``, the ``filelock`` package's ``fcntl`` lock, which the operating system
+releases when its holder dies, so a killed run never leaves a lock that blocks) while it
+computes and seals the entry. A second run of the same stage waits for the lock, then
+finds the sealed entry and reads it; if the holder was killed, the waiter computes the
+entry itself, resuming from the holder's last checkpoint.
 """
 
 from __future__ import annotations
@@ -32,10 +41,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from costeff_same.engine.fingerprint import code_fingerprint
 from costeff_same.foundations.config import StageConfig
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import REPO_DIR, results_dir
+from costeff_same.foundations.storage import writing
 
 MANIFEST = "manifest.json"
 TRACKED_PACKAGES = ("costeff-same", "torch", "transformers", "datasets", "numpy", "scikit-learn")
@@ -45,19 +57,28 @@ class CorruptResultWarning(UserWarning):
     """A cache entry failed its checksum and is being recomputed."""
 
 
+class ConcurrentRunWarning(UserWarning):
+    """Another process holds the lock of the entry this one needs: this one waits and reads its result."""
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a reader sees the old or the new file, never half)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` to ``path`` atomically (a reader sees the old or the new file, never half).
+
+    Raises:
+        StorageError: when the folder cannot be created or the file cannot be written.
+    """
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -66,12 +87,13 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def no_nan(value: Any) -> Any:
-    """``value`` with every float nan (an undefined figure: no examples) replaced by None (JSON null)."""
+    """``value`` with every float nan (an undefined figure: no examples) or infinity replaced by
+    None (JSON null), so that it prints as strict JSON."""
     if isinstance(value, dict):
         return {k: no_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [no_nan(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
@@ -203,19 +225,46 @@ def load_or_run(
 
     Returns:
         The record, with ``"_entry"`` set to the entry folder.
+
+    Raises:
+        StorageError: when the results folder cannot be written (full disk, no permission).
     """
     _STAGES[name] = fn
     entry = entry_dir(name, config, fn)
     if _verify(entry):
-        record = json.loads((entry / "result.json").read_text())
-        record["_entry"] = str(entry)
-        return record
+        return _read(entry)
+    lock = FileLock(str(entry) + ".lock")
+    with writing(entry):
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            warnings.warn(f"another run is computing {entry.name}: waiting for it", ConcurrentRunWarning,
+                          stacklevel=2)
+            lock.acquire()
+    try:
+        if _verify(entry):  # the other run sealed it while this one waited
+            return _read(entry)
+        return _compute(name, config, fn, seed, entry)
+    finally:
+        lock.release()
+
+
+def _read(entry: Path) -> dict[str, Any]:
+    record = json.loads((entry / "result.json").read_text())
+    record["_entry"] = str(entry)
+    return record
+
+
+def _compute(name: str, config: StageConfig, fn: Callable, seed: int | None, entry: Path) -> dict[str, Any]:
+    """Compute, store and seal the entry ``entry`` (the caller holds its lock)."""
     if (entry / MANIFEST).exists():
         warnings.warn(f"cache entry {entry} failed its checksum: recomputing", CorruptResultWarning)
         (entry / MANIFEST).unlink()
         (entry / "result.json").unlink(missing_ok=True)
     work = entry / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    with writing(work):
+        work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     record = fn(config, work)
     info = provenance(seed)
@@ -231,6 +280,4 @@ def load_or_run(
         and "checkpoint" not in p.relative_to(entry).parts
     }
     atomic_write_json(entry / MANIFEST, {"files": files})
-    record = json.loads((entry / "result.json").read_text())
-    record["_entry"] = str(entry)
-    return record
+    return _read(entry)

@@ -51,6 +51,13 @@ class TrainingInterrupted(RuntimeError):
     """Raised by the ``interrupt_after`` hook (tests simulate a killed run with it)."""
 
 
+class TrainingDiverged(ValueError):
+    """The loss or the gradient norm became NaN or infinite: the run stops and nothing is cached.
+
+    A ``ValueError``: its cause is an input (a learning rate too high, labels that do not fit
+    the task), and it is reported like one."""
+
+
 class Settings(Protocol):
     """What the trainer reads of a config (:class:`~costeff_same.foundations.config.TrainConfig`
     and :class:`~costeff_same.compression.stages.DistillConfig` both have it)."""
@@ -175,6 +182,7 @@ def _start(run: _Run, s: int, seg: Segment, settings: Settings):
         run.save({"segment": s, "step": 0, "prepared": True})
         here = False
     named = seg.parameters(run.model) if seg.parameters else list(run.model.named_parameters())
+    run.model.zero_grad(set_to_none=True)  # no gradient of an earlier segment survives into this one
     optimizer = adamw(named, seg.learning_rate, settings.weight_decay, seg.fused)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * seg.steps),
                                                 max(seg.steps, 1))
@@ -187,7 +195,7 @@ def _start(run: _Run, s: int, seg: Segment, settings: Settings):
     else:
         torch.manual_seed(settings.seed * 1000 + s)
     run.resume = None
-    return optimizer, scheduler, start
+    return optimizer, scheduler, start, [p for _, p in named]
 
 
 def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, settings: Settings, workdir: Path,
@@ -216,6 +224,7 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
 
     Raises:
         ValueError: when a segment evaluates but no ``evaluate`` is given.
+        TrainingDiverged: when a step's loss or gradient norm is not finite.
     """
     run = _Run(model, workdir)
     steps_per_epoch = math.ceil(len(lengths) / settings.batch_size)
@@ -225,7 +234,7 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
             continue
         if seg.evaluations and evaluate is None:
             raise ValueError(f"segment {seg.name!r} asks for {seg.evaluations} evaluations but no evaluate is given")
-        optimizer, scheduler, start = _start(run, s, seg, settings)
+        optimizer, scheduler, start, trained = _start(run, s, seg, settings)
         points, orders = set(seg.eval_points()), {}
         run.model.train()
         bar = tqdm(range(start, seg.steps), desc=seg.name, leave=False,
@@ -238,7 +247,12 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
             loss, parts = seg.loss_at(b)(run.model, idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+            norm = nn.utils.clip_grad_norm_(trained, 1.0)  # the trained parameters' gradients only
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                raise TrainingDiverged(
+                    f"training diverged in segment {seg.name!r} at step {b}: loss {loss.item()}, gradient norm "
+                    f"{norm.item()} (learning rate {seg.learning_rate:g}); nothing is cached: lower the learning "
+                    "rate or check the labels")
             optimizer.step()
             scheduler.step()
             steps_this_call += 1

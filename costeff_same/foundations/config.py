@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -23,6 +24,7 @@ import yaml
 
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import CONFIGS_DIR
+from costeff_same.foundations.pins import backbone_digest
 from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES, REGIMES, TASKS
 
 PROFILES = ("smoke", "default", "paper")
@@ -123,7 +125,11 @@ class StageConfig:
         another folder, keys another entry."""
         out: dict[str, Any] = {"kind": type(self).__name__}
         for f in dataclasses.fields(self):
-            out[f.name] = _key_value(getattr(self, f.name), f.metadata.get("file", False))
+            value = getattr(self, f.name)
+            if f.metadata.get("backbone", False):
+                out[f.name] = {"name": value, "sha256": backbone_digest(value)}
+            else:
+                out[f.name] = _key_value(value, f.metadata.get("file", False))
         return out
 
     def config_hash(self) -> str:
@@ -139,6 +145,11 @@ class StageConfig:
 def file_field(default: str | None = None) -> Any:
     """A dataclass field holding a local file path: the file's content keys the config."""
     return dataclasses.field(default=default, metadata={"file": True})
+
+
+def backbone_field(default: str) -> Any:
+    """A dataclass field naming a backbone: its digest (the pinned files' sha256) keys the config."""
+    return dataclasses.field(default=default, metadata={"backbone": True})
 
 
 def _key_value(value: Any, is_file: bool) -> Any:
@@ -161,6 +172,33 @@ def choice(key: str, value: str, accepted: typing.Iterable[str]) -> str:
     accepted = tuple(accepted)
     if value not in accepted:
         raise ConfigError(f"unknown {key} {value!r}; accepted: {', '.join(accepted)}")
+    return value
+
+
+def check_range(key: str, value: float, low: float | None = None, high: float | None = None,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """Return ``value`` if it is a finite number in the interval from ``low`` to ``high``.
+
+    Args:
+        key: the parameter's name (for the message).
+        value: the value to check.
+        low, high: the bounds (None: unbounded on that side).
+        low_open, high_open: exclude the bound itself.
+
+    Raises:
+        ConfigError: for NaN, an infinity or a value outside the interval, naming the value
+            and the accepted interval.
+    """
+    left = "-inf" if low is None else f"{low:g}"
+    right = "inf" if high is None else f"{high:g}"
+    accepted = f"{'(' if low_open or low is None else '['}{left}, {right}{')' if high_open or high is None else ']'}"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not accepted; accepted: a finite number in {accepted}")
     return value
 
 
@@ -222,6 +260,14 @@ class DataConfig(StageConfig):
         choice("task", self.task, TASKS)
         if self.max_length < 8:
             raise ConfigError(f"max_length={self.max_length} must be >= 8")
+        if self.data_file is not None and self.task != "local":
+            raise ConfigError(f"data_file={self.data_file!r} is read only with task='local', not task={self.task!r}; "
+                              "set task=local or drop data_file")
+        if self.task == "local" and not self.data_file:
+            raise ConfigError("task='local' needs data_file (a .csv, .tsv or .jsonl path)")
+        for key in ("train_size", "eval_size"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1 or None (all)")
 
 
 DATA_KEYS = tuple(f.name for f in dataclasses.fields(DataConfig))
@@ -251,7 +297,7 @@ class TrainConfig(StageConfig):
         checkpoint_every: steps between resumable checkpoints.
     """
 
-    backbone: str = "minilm-l6"
+    backbone: str = backbone_field("minilm-l6")
     exit_style: str = "deebert"
     exit_pooling: str = "mean"
     regime: str = "joint"
@@ -273,6 +319,12 @@ class TrainConfig(StageConfig):
         for key in ("epochs", "batch_size", "checkpoint_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.exit_epochs < 0:
+            raise ConfigError(f"exit_epochs={self.exit_epochs} must be >= 0")
+        check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
+        check_range("exit_learning_rate", self.exit_learning_rate, 0, 1, low_open=True)
+        check_range("warmup_ratio", self.warmup_ratio, 0, 1, high_open=True)
+        check_range("weight_decay", self.weight_decay, 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,17 +12,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from costeff_same.foundations.storage import writing
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 REPO_DIR = PACKAGE_DIR.parent
 CONFIGS_DIR = REPO_DIR / "configs"
 NOTEBOOKS_DIR = REPO_DIR / "notebooks"
 BOOK_DIR = REPO_DIR / "book"
+#: where a chapter that failed to run is written (never over the built chapter in ``book/``)
+FAILED_DIR = REPO_DIR / "_build" / "failed"
 
 
 def results_dir() -> Path:
-    """Root of the results cache (created on first use)."""
+    """Root of the results cache (created on first use).
+
+    Raises:
+        StorageError: when the folder cannot be created (a read-only parent, a full disk).
+    """
     path = Path(os.environ.get("COSTEFF_SAME_RESULTS", REPO_DIR / "results"))
-    path.mkdir(parents=True, exist_ok=True)
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -16,6 +16,7 @@ profiles override them. From the schema and the profile follow:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
 from typing import Any
@@ -59,6 +60,22 @@ def _literal(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     return repr(value)
+
+
+#: the first line of the cell papermill injects after a notebook's ``parameters`` cell
+PAPERMILL_MARKER = "# Parameters"
+
+
+def injected_parameters(namespace: dict[str, Any]) -> set[str]:
+    """The names papermill assigned in its injected cell, read from the IPython input
+    history ``In`` of ``namespace`` (empty outside papermill)."""
+    history = namespace.get("In") or []
+    for source in reversed(history):
+        if isinstance(source, str) and source.lstrip().startswith(PAPERMILL_MARKER):
+            tree = ast.parse(source)
+            return {target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)}
+    return set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,9 +156,32 @@ class Schema:
         out.pop("profile")
         return out
 
-    def pick(self, namespace: dict[str, Any]) -> dict[str, Any]:
-        """The chapter's parameters from ``namespace`` (a notebook's ``globals()``), ``profile`` left out."""
-        return {name: namespace[name] for name in self.params}
+    def from_namespace(self, namespace: dict[str, Any]) -> dict[str, Any]:
+        """The parameters of a notebook run, from its ``globals()``, ``profile`` left out.
+
+        ``profile`` selects that profile's values of every parameter; on top of them come the
+        parameters given explicitly: those papermill injected (``papermill -p epochs 1``; its
+        injected cell is found in the kernel's input history) and those edited by hand in the
+        parameters cell (a value other than the cell's default). So ``papermill -p profile
+        smoke`` runs the smoke profile, not the default one with a smoke label.
+
+        Raises:
+            ConfigError: for an injected parameter the chapter does not know (the accepted
+                ones are listed) or an unknown profile.
+        """
+        injected = injected_parameters(namespace)
+        unknown = sorted(set(injected) - set(self.all_params))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {unknown} for {self.chapter}; "
+                              f"accepted: {', '.join(self.all_params)}")
+        if not self.params:
+            return {}
+        defaults = self.defaults()
+        chosen = load_profile(namespace.get("profile", "default")).get(self.chapter, {})
+        values = {name: chosen[name] for name in self.params if name in chosen}
+        values.update({name: namespace[name] for name in self.params
+                       if name in injected or namespace[name] != defaults[name]})
+        return values
 
     def parameters_cell(self) -> str:
         """The notebook's ``parameters`` cell: one ``name: kind = default  # help`` line each."""
