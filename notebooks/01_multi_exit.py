@@ -69,7 +69,9 @@ from costeff_same.chapters.multi_exit import MULTI_EXIT_SCHEMA, multi_exit_confi
 from costeff_same.summary import chapter_closing
 from costeff_same.verdicts import interval_text
 
-config = multi_exit_config(**MULTI_EXIT_SCHEMA.from_namespace(globals()))  # the parameters cell above
+params = MULTI_EXIT_SCHEMA.from_namespace(globals())  # the profile's values, with explicit ones on top
+globals().update(params)  # every cell below reads the run's values
+config = multi_exit_config(**params)
 record = run_multi_exit(config)  # cached: a second run only reads the result
 victims = record["victims"]
 ent, pat = victims["entropy"], victims["patience"]

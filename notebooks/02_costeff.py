@@ -101,7 +101,9 @@ from costeff_same.chapters.costeff import COSTEFF_SCHEMA, costeff_config, costef
 from costeff_same.summary import chapter_closing
 from costeff_same.verdicts import interval_text
 
-config = costeff_config(**COSTEFF_SCHEMA.from_namespace(globals()))  # the parameters cell above
+params = COSTEFF_SCHEMA.from_namespace(globals())  # the profile's values, with explicit ones on top
+globals().update(params)  # every cell below reads the run's values
+config = costeff_config(**params)
 record = run_costeff(config)  # cached: a second run only reads the result (each model's stages are cached too)
 order = record["model_order"]  # the comparison's models, in display order
 models = {name: record["models"][name] for name in order}

@@ -78,7 +78,9 @@ from costeff_same.chapters.accuracy_attacks import (
 from costeff_same.summary import chapter_closing
 from costeff_same.verdicts import interval_text
 
-config = accuracy_attacks_config(**ACCURACY_ATTACKS_SCHEMA.from_namespace(globals()))  # the parameters cell above
+params = ACCURACY_ATTACKS_SCHEMA.from_namespace(globals())  # the profile's values, with explicit ones on top
+globals().update(params)  # every cell below reads the run's values
+config = accuracy_attacks_config(**params)
 record = run_accuracy_attacks(config)  # cached: a second run only reads the result
 units = {(v, r): u for v, vic in record["victims"].items() for r, u in vic["recipes"].items()}
 section = accuracy_attacks_summary(record)  # with 95% intervals, Holm-corrected tests and the RQ1 verdict

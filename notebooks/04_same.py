@@ -106,7 +106,9 @@ from costeff_same.chapters.same import SAME_SCHEMA, run_same, same_config, same_
 from costeff_same.summary import accuracy_attack_rows, chapter_closing
 from costeff_same.verdicts import interval_text
 
-config = same_config(**SAME_SCHEMA.from_namespace(globals()))  # the parameters cell above
+params = SAME_SCHEMA.from_namespace(globals())  # the profile's values, with explicit ones on top
+globals().update(params)  # every cell below reads the run's values
+config = same_config(**params)
 record = run_same(config)  # cached: a second run only reads the result
 summary = same_summary_section(record)
 V = record["victims"]
