@@ -19,7 +19,7 @@ from typing import Any
 
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.foundations.paths import BOOK_DIR, FAILED_DIR, NOTEBOOKS_DIR, REPO_DIR
-from costeff_same.foundations.storage import writing
+from costeff_same.foundations.storage import atomic
 
 
 def setup() -> None:
@@ -151,8 +151,6 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
                                 f"(the failed notebook: {failed})") from None
         finally:
             os.chdir(env_before)
-        with writing(output):
-            output_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(executed, output.with_suffix(".tmp"))
-            os.replace(output.with_suffix(".tmp"), output)
+        with atomic(output) as tmp_output:
+            shutil.copyfile(executed, tmp_output)
     return output

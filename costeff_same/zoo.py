@@ -14,9 +14,6 @@ attack in :mod:`costeff_same.attacks.sentences`.
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from costeff_same.core.modeling import MultiExitBertForSequenceClassification, f
 from costeff_same.engine.results import load_or_run, stage
 from costeff_same.engine.training import set_threads, train
 from costeff_same.foundations.config import DataConfig, TrainedModelConfig
-from costeff_same.foundations.storage import writing
+from costeff_same.foundations.storage import atomic
 
 
 def prepared_data(cfg: DataConfig, tokenizer) -> tuple[TaskData, dict[str, Encoded]]:
@@ -73,18 +70,10 @@ def save_model(model: MultiExitBertForSequenceClassification, folder: Path, toke
         StorageError: for a full disk or a folder that cannot be written (no half-written
             ``folder`` is left).
     """
-    folder = Path(folder)
-    with writing(folder):
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        try:
-            model.save_pretrained(tmp)
-            if tokenizer is not None:
-                tokenizer.save_pretrained(tmp)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    with atomic(Path(folder), folder=True) as tmp:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
 
 
 def load_entry_model(record: dict[str, Any]) -> MultiExitBertForSequenceClassification:

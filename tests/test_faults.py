@@ -394,7 +394,8 @@ def test_a_bad_papermill_parameter_fails_at_once_in_one_line(tmp_path, params, f
     assert done.returncode != 0
     notebook = json.loads((tmp_path / "out.ipynb").read_text())
     errors = [o for cell in notebook["cells"] for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    assert len(errors) == 1 and len(errors[0]["traceback"]) == 1 and errors[0]["traceback"][0].startswith(fragment), errors
+    assert len(errors) == 1 and len(errors[0]["traceback"]) == 1, errors
+    assert errors[0]["traceback"][0].startswith(fragment), errors
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").glob("*/manifest.json"))
 
 

@@ -51,7 +51,7 @@ def label_rule(labels: list[Any], where: str, num_labels: int | None = None) -> 
     blank = [i for i, v in enumerate(labels) if _missing(v)]
     if blank:
         raise LabelError(f"{where}: {len(blank)} blank or NaN label(s), first at row(s) {blank[:5]}; "
-                        "every example needs a label")
+                         "every example needs a label")
     if labels and all(isinstance(v, (bool, np.bool_)) for v in labels):
         values = np.asarray(labels, dtype=np.int64)
         if len(set(values.tolist())) < 2:
@@ -75,16 +75,16 @@ def label_rule(labels: list[Any], where: str, num_labels: int | None = None) -> 
     if classes[0] < 0:
         row = int(np.argmax(values < 0))
         raise LabelError(f"{where}: label {labels[row]!r} at row {row} is negative; classification labels are "
-                        f"0..K-1 ({LABEL_RULE})")
+                         f"0..K-1 ({LABEL_RULE})")
     if len(classes) < 2:
         raise LabelError(f"{where}: every label is {classes[0]}: a single class; at least two classes are needed")
     absent = sorted(set(range(classes[-1] + 1)) - set(classes))
     if absent == [0] or (absent and absent == list(range(classes[0]))):
         raise LabelError(f"{where}: labels run {classes[0]}..{classes[-1]} and class 0 never appears (1-based "
-                        "labels?); classification labels are 0..K-1 with every class present: subtract "
-                        f"{classes[0]}")
+                         "labels?); classification labels are 0..K-1 with every class present: subtract "
+                         f"{classes[0]}")
     if absent:
         raise LabelError(f"{where}: classes {absent[:10]} never appear between labels {classes[:10]}; "
-                        "classification labels are 0..K-1 with every class present")
+                         "classification labels are 0..K-1 with every class present")
     kind = "whole numbers" if any(isinstance(v, (float, np.floating)) for v in labels) else "integers"
     return values.astype(np.int64), len(classes), f"labels are {kind}: {len(classes)} classes 0..{classes[-1]}"

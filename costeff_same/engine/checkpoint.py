@@ -12,14 +12,13 @@ stage restarts from its beginning; nothing else in the work folder is touched.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from costeff_same.foundations.storage import writing
+from costeff_same.foundations.storage import atomic
 
 
 class CorruptCheckpointWarning(UserWarning):
@@ -33,17 +32,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         StorageError: for a full disk or a folder that cannot be written (the previous
             checkpoint, if any, is left as it was).
     """
-    path = Path(path)
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with atomic(Path(path)) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

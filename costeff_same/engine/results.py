@@ -33,7 +33,6 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -47,7 +46,7 @@ from costeff_same.engine.fingerprint import code_fingerprint
 from costeff_same.foundations.config import StageConfig
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import REPO_DIR, results_dir
-from costeff_same.foundations.storage import writing
+from costeff_same.foundations.storage import atomic, writing
 
 MANIFEST = "manifest.json"
 TRACKED_PACKAGES = ("costeff-same", "torch", "transformers", "datasets", "numpy", "scikit-learn")
@@ -67,18 +66,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     Raises:
         StorageError: when the folder cannot be created or the file cannot be written.
     """
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    with atomic(path) as tmp, open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

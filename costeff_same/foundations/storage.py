@@ -4,9 +4,9 @@ Every file the project writes (results, checkpoints, model weights) is written t
 :func:`writing`, which turns the errors of a full disk, a read-only or missing folder, or
 PyTorch's serialiser failing half-way (``RuntimeError: [enforce fail at
 inline_container.cc...]``) into a :class:`StorageError` such as ``cannot write
-results/model-1f2e/work/model: no space left on device (0.0 MB free)``. The callers write
-to a temporary name and move it into place, so a failed write leaves no half-written file
-under the final name.
+results/model-1f2e/work/model: no space left on device (0.0 MB free)``. :func:`atomic`
+writes to a temporary name beside the target and moves it into place, so a failed write
+leaves no half-written file (or folder) under the final name.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import errno
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,34 @@ def writing(path: Path) -> Iterator[None]:
                 not in message:
             raise
         raise StorageError(f"cannot write {path}: {cause(path, err)}") from err
+
+
+@contextlib.contextmanager
+def atomic(path: Path, folder: bool = False) -> Iterator[Path]:
+    """Yield a temporary file (or, with ``folder``, a temporary folder) beside ``path`` for the
+    block to write; when the block succeeds, move it into place in one ``os.replace`` (an old
+    folder at ``path`` is removed first), otherwise remove it.
+
+    Raises:
+        StorageError: as :func:`writing`, naming ``path``.
+    """
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if folder:
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        else:
+            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            os.close(fd)
+            tmp = Path(name)
+        try:
+            yield tmp
+            if folder:
+                shutil.rmtree(path, ignore_errors=True)
+            os.replace(tmp, path)
+        except BaseException:
+            if folder:
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            raise
