@@ -15,10 +15,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.foundations.paths import BOOK_DIR, FAILED_DIR, NOTEBOOKS_DIR, REPO_DIR
+from costeff_same.foundations.progress import PROGRESS_ENV, Relay
 from costeff_same.foundations.storage import atomic
 
 
@@ -113,9 +114,27 @@ def to_ipynb(chapter: str, path: Path) -> None:
     jupytext.write(notebook, path, fmt="ipynb")
 
 
+def _ipc_kernel_manager() -> type:
+    """The kernel manager class of a chapter's kernel: Unix-domain sockets (the ``ipc``
+    transport) instead of TCP on localhost, so no port is opened and ipykernel has no
+    unencrypted TCP connection to warn about."""
+    from jupyter_client import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
 def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = None,
-                output_dir: Path = BOOK_DIR) -> Path:
+                output_dir: Path = BOOK_DIR, progress_to: IO[str] | None = None) -> Path:
     """Execute one chapter under ``profile`` (plus ``parameters`` overrides) with papermill.
+
+    While it runs, the kernel's progress (:mod:`costeff_same.foundations.progress`: a line
+    per stage read or computed, with its time, and a bar with rate and time left for the
+    stage being computed) is copied to ``progress_to`` (default: standard output), never
+    into the notebook.
 
     Raises:
         ConfigError: for an unknown chapter (the accepted ones are listed) or profile, or a
@@ -140,9 +159,12 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
         to_ipynb(chapter, source)
         env_before = os.getcwd()
         os.chdir(REPO_DIR)
+        os.environ[PROGRESS_ENV] = str(Path(tmp) / "progress.txt")
         try:
-            papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
-                                       progress_bar=False, cwd=str(REPO_DIR))
+            with Relay(Path(os.environ[PROGRESS_ENV]), target=progress_to):
+                papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
+                                           progress_bar=False, cwd=str(REPO_DIR),
+                                           kernel_manager_class=_ipc_kernel_manager())
         except papermill.PapermillExecutionError as err:
             FAILED_DIR.mkdir(parents=True, exist_ok=True)
             failed = FAILED_DIR / f"{chapter}.ipynb"
@@ -151,6 +173,7 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
                                 f"(the failed notebook: {failed})") from None
         finally:
             os.chdir(env_before)
+            os.environ.pop(PROGRESS_ENV, None)
         with atomic(output) as tmp_output:
             shutil.copyfile(executed, tmp_output)
     return output

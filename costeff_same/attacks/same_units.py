@@ -131,6 +131,10 @@ class SameUnitConfig(StageConfig):
     batch_size: int = 64
     store_candidates: bool = True
 
+    def label(self) -> str:
+        """``<variant> on <victim name>``."""
+        return f"{self.variant} on {self.victim_name}"
+
     def __post_init__(self):
         if self.variant != "same" and self.variant not in ABLATIONS:
             raise ConfigError(f"unknown variant {self.variant!r}; accepted: same, {', '.join(ABLATIONS)}")
@@ -144,7 +148,7 @@ def _run_same_unit(cfg: SameUnitConfig, workdir: Path) -> dict[str, Any]:
     victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size, recording=cfg.store_candidates)
     attack = build(victim, **cfg.settings.build_kwargs())
     texts, labels, indices = attack_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="SAME here")
-    results, seconds = attack_all(attack, texts, labels, cfg.seed)
+    results, seconds = attack_all(attack, texts, labels, cfg.seed, desc=f"attack {cfg.label()}")
     if cfg.store_candidates:
         with gzip.open(workdir / "candidates.jsonl.gz", "wt") as handle:
             for all_exits, batch in victim.log:

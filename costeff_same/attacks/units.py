@@ -29,6 +29,7 @@ from costeff_same.core.metrics import efficiency_change
 from costeff_same.core.statistics import efficacy_interval, mean_interval, reduction_interval
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
+from costeff_same.foundations import progress
 from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig, TrainedModelConfig
 from costeff_same.foundations.registry import RECIPES
 from costeff_same.zoo import trained_model
@@ -70,10 +71,13 @@ def load_victim(model: TrainedModelConfig, policy: str, policy_value: float, bat
                max_length=model.data.max_length, batch_size=batch_size)
 
 
-def attack_all(attack, texts: list[str], labels: list[int], seed: int) -> tuple[list[dict[str, Any]], float]:
-    """Every sentence's :meth:`AttackResult.to_dict`, and the seconds the attacks took."""
+def attack_all(attack, texts: list[str], labels: list[int], seed: int,
+               desc: str = "attack") -> tuple[list[dict[str, Any]], float]:
+    """Every sentence's :meth:`AttackResult.to_dict`, and the seconds the attacks took
+    (a progress bar named ``desc`` counts the sentences)."""
     started = time.perf_counter()
-    results = [attack.attack(text, label, seed).to_dict() for text, label in zip(texts, labels)]
+    pairs = progress.bar(list(zip(texts, labels)), desc=desc, unit="sentence")
+    results = [attack.attack(text, label, seed).to_dict() for text, label in pairs]
     return results, time.perf_counter() - started
 
 
@@ -105,6 +109,10 @@ class AccuracyAttackUnitConfig(StageConfig):
     query_budget: int | None = None
     seed: int = 0
     batch_size: int = 64
+
+    def label(self) -> str:
+        """``<recipe> on <victim name>``."""
+        return f"{self.recipe} on {self.victim_name}"
 
     def __post_init__(self):
         if self.recipe not in RECIPES:
@@ -210,7 +218,7 @@ def _run_accuracy_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str
     options = {"min_cos_sim": cfg.min_cos_sim} if cfg.min_cos_sim is not None else {}
     attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **options)
     texts, labels, indices = attack_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="the accuracy attacks")
-    results, seconds = attack_all(attack, texts, labels, cfg.seed)
+    results, seconds = attack_all(attack, texts, labels, cfg.seed, desc=f"attack {cfg.label()}")
     return {
         "victim": cfg.victim_name, "recipe": cfg.recipe, "key": cfg.key, "min_cos_sim": cfg.min_cos_sim,
         "policy": cfg.policy, "policy_value": cfg.policy_value,

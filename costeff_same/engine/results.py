@@ -43,6 +43,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from costeff_same.engine.fingerprint import code_fingerprint
+from costeff_same.foundations import progress
 from costeff_same.foundations.config import StageConfig
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import REPO_DIR, results_dir
@@ -222,7 +223,9 @@ def load_or_run(
     """
     _STAGES[name] = fn
     entry = entry_dir(name, config, fn)
+    title = _title(entry, config)
     if _verify(entry):
+        progress.line(f"{title}: read from the cache")
         return _read(entry)
     lock = FileLock(str(entry) + ".lock")
     with writing(entry):
@@ -235,10 +238,21 @@ def load_or_run(
             lock.acquire()
     try:
         if _verify(entry):  # the other run sealed it while this one waited
+            progress.line(f"{title}: read from the cache (another run computed it)")
             return _read(entry)
-        return _compute(name, config, fn, seed, entry)
+        progress.line(f"{title}: computing ...")
+        started = time.perf_counter()
+        record = _compute(name, config, fn, seed, entry)
+        progress.line(f"{title}: done in {progress.duration(time.perf_counter() - started)}")
+        return record
     finally:
         lock.release()
+
+
+def _title(entry: Path, config: StageConfig) -> str:
+    """``stage <name> <key> (<label>)``: how the terminal names an entry."""
+    label = config.label()
+    return f"stage {entry.name}" + (f" ({label})" if label else "")
 
 
 def _read(entry: Path) -> dict[str, Any]:

@@ -31,12 +31,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 from transformers import get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from costeff_same.core.modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification
 from costeff_same.engine.checkpoint import load_checkpoint, save_checkpoint
+from costeff_same.foundations.progress import bar as progress_bar
 
 Model = MultiExitBertForSequenceClassification
 #: ``loss(model, indices) -> (scalar loss, {part: float})`` on the training examples ``indices``
@@ -213,7 +213,8 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
         workdir: the stage's work folder (the checkpoint lives there until the end).
         evaluate: the dev evaluation of segments with ``evaluations`` (the best is kept).
         on_segment_end: a record appended to the history after each segment.
-        progress: show tqdm bars (None: only on a terminal).
+        progress: False hides the steps' bar; otherwise it goes where
+            :mod:`costeff_same.foundations.progress` sends progress (the runner's terminal).
         interrupt_after: raise :class:`TrainingInterrupted` after this many steps of this
             call (tests simulate a killed run with it).
 
@@ -237,8 +238,8 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
         optimizer, scheduler, start, trained = _start(run, s, seg, settings)
         points, orders = set(seg.eval_points()), {}
         run.model.train()
-        bar = tqdm(range(start, seg.steps), desc=seg.name, leave=False,
-                   disable=not progress if progress is not None else None)
+        bar = progress_bar(range(start, seg.steps), desc=f"train {seg.name}", total=seg.steps - start, unit="step",
+                           enabled=progress)
         for b in bar:
             epoch, k = divmod(b, steps_per_epoch)
             if epoch not in orders:

@@ -119,7 +119,7 @@ def train(
         data: the encoded training split.
         cfg: the training config (regime, epochs, rates, seed).
         workdir: folder for the resumable checkpoint (removed on success).
-        progress: show a tqdm bar (None: only on a terminal).
+        progress: False hides the steps' bar (see :func:`~costeff_same.engine.trainer.run_segments`).
         interrupt_after: raise :class:`TrainingInterrupted` after this many steps of this
             call (for tests that simulate a killed run).
 

@@ -114,6 +114,11 @@ class StageConfig:
         except TypeError as err:  # a required field is missing
             raise ConfigError(f"{cls.__name__}: {err}") from None
 
+    def label(self) -> str:
+        """A few words that tell a reader of the terminal which unit this is (``pwws on entropy``);
+        empty when the stage name says enough. Not part of the key."""
+        return ""
+
     def to_dict(self) -> dict[str, Any]:
         """The config as plain JSON-able data (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -333,3 +338,7 @@ class TrainedModelConfig(StageConfig):
 
     data: DataConfig
     train: TrainConfig
+
+    def label(self) -> str:
+        """``<exit style> on <task>, seed <seed>``."""
+        return f"{self.train.exit_style} on {self.data.task}, seed {self.train.seed}"

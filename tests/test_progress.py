@@ -1,0 +1,72 @@
+"""Progress goes to the runner's terminal through the progress file, never into the notebook."""
+
+import io
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from costeff_same.foundations import progress
+from costeff_same.foundations.progress import PROGRESS_ENV, Relay
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+WRITER = textwrap.dedent("""
+    import time
+    from costeff_same.foundations import progress
+    progress.line("stage model-1 (deebert): computing ...")
+    for _ in progress.bar(range(6), desc="train stage 1", unit="step"):
+        time.sleep(0.5)
+    progress.line("stage model-1 (deebert): done in 1 s")
+""")
+
+
+def _relay_child(tmp_path, monkeypatch, target, **kwargs):
+    path = tmp_path / "progress.txt"
+    monkeypatch.setenv(PROGRESS_ENV, str(path))
+    with Relay(path, target=target, poll=0.05, **kwargs):
+        subprocess.run([sys.executable, "-c", WRITER], check=True)
+    return target.getvalue()
+
+
+def test_a_log_gets_the_stage_lines_and_throttled_bar_lines(tmp_path, monkeypatch):
+    out = _relay_child(tmp_path, monkeypatch, io.StringIO(), log_interval=60)
+    lines = out.splitlines()
+    assert lines[0] == "stage model-1 (deebert): computing ..."
+    assert lines[-1] == "stage model-1 (deebert): done in 1 s"
+    bars = [line for line in lines if "train stage 1" in line]
+    assert len(bars) == 1 and "step" in bars[0]            # one update in 60 s, not one per step
+    assert "\r" not in out
+
+
+def test_a_log_shows_the_rate_and_time_left_when_updates_are_frequent(tmp_path, monkeypatch):
+    out = _relay_child(tmp_path, monkeypatch, io.StringIO(), log_interval=0)
+    bars = [line for line in out.splitlines() if "train stage 1" in line]
+    assert len(bars) >= 3                                  # tqdm redraws at most once a second
+    assert any(re.search(r"<00:0\d, +[\d.]+(s/step|step/s)", b) for b in bars)   # time left, then the rate
+
+
+def test_a_terminal_draws_the_bar_in_place(tmp_path, monkeypatch):
+    out = _relay_child(tmp_path, monkeypatch, FakeTerminal())
+    assert "\r\x1b[Ktrain stage 1" in out
+    assert "stage model-1 (deebert): done in 1 s\n" in out
+
+
+def test_without_the_variable_or_a_terminal_nothing_is_written(monkeypatch, capsys):
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    progress.line("hidden")
+    for _ in progress.bar(range(3), desc="x"):
+        pass
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+@pytest.mark.parametrize("seconds, text", [(3, "3 s"), (150, "2.5 min"), (7200, "2.0 h")])
+def test_duration(seconds, text):
+    assert progress.duration(seconds) == text
