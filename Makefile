@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: install book smoke study notebooks html test lint bench clean
+.PHONY: install browser book smoke study notebooks html check-site test lint bench clean
 
 install: $(STAMP)
 
@@ -42,8 +42,19 @@ SEEDS ?= 0 1 2
 study: install
 	$(BIN)/costeff-same study --profile $(PROFILE) --seeds $(SEEDS)
 
-## test: the test suite, including every chapter under the smoke profile and a book build
-test: install
+## browser: Debian's headless Chromium and its driver, for the browser test (apt-get, as root or with sudo)
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+browser:
+	command -v chromium > /dev/null && command -v chromedriver > /dev/null || \
+	  ( $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium chromium-driver > /dev/null )
+
+## check-site: open every page of _build/html in headless Chromium, the network off (after `make html`)
+check-site: install browser
+	$(BIN)/costeff-same check-site
+
+## test: the test suite, including every chapter under the smoke profile, a book build and the browser test
+test: install browser
 	$(BIN)/python -m pytest
 
 lint: install

@@ -9,13 +9,15 @@
     costeff-same parameters [--chapter 01_multi_exit] [--write]
     costeff-same data wordnet [--source auto|nltk|debian]
     costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--workers N] [--set key=value ...]
+    costeff-same check-site [--html _build/html] [--page book/methods.html ...] [--screenshots DIR]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
 ``--set epochs=1 --set task=imdb`` work). Errors in input (and a training run that
 diverges) are reported in one line naming the bad value and the accepted ones, with exit
 status 2; a file that cannot be written or read (a full disk, a read-only folder) in one
 line naming the path and the cause, with exit status 1; an interrupted run with 130 (its
-finished stages are cached, the running one resumes from its last checkpoint).
+finished stages are cached, the running one resumes from its last checkpoint). ``check-site``
+prints one line per problem it finds in the built book and exits with 1 if there is any.
 
 Each command imports the library inside its function, so that ``--help`` and a refused
 argument answer at once instead of after loading torch and transformers.
@@ -199,6 +201,21 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_check_site(args) -> int:
+    from pathlib import Path
+
+    from costeff_same.site_check import check_site, pages
+
+    problems = check_site(Path(args.html), args.page or None,
+                          Path(args.screenshots) if args.screenshots else None)
+    for problem in problems:
+        print(problem)
+    checked = len(args.page) if args.page else len(pages(Path(args.html)))
+    print(f"{checked} page(s) checked in headless Chromium, network off: {len(problems)} problem(s)",
+          file=sys.stderr)
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
@@ -242,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("resource", choices=("wordnet",), help="the resource")
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),
                       help="auto: nltk.download when online, else Debian's packages")
+    site = add("check-site", cmd_check_site, "open every page of the built book in headless Chromium with the "
+               "network off and report what a reader would see broken", sets=False)
+    site.add_argument("--html", default="_build/html", help="the built site (default: _build/html)")
+    site.add_argument("--page", action="append", default=[], metavar="PATH",
+                      help="only this page, relative to --html (repeatable), e.g. book/methods.html")
+    site.add_argument("--screenshots", metavar="DIR", help="save a PNG of each page's first screen here")
     return parser
 
 

@@ -19,20 +19,24 @@ from typing import IO, Any
 
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.foundations.paths import BOOK_DIR, FAILED_DIR, NOTEBOOKS_DIR, REPO_DIR
-from costeff_same.foundations.progress import PROGRESS_ENV, Relay
+from costeff_same.foundations.progress import PROGRESS_ENV, Relay, stage_counts
 from costeff_same.foundations.storage import atomic
+
+_STARTED: list[float] = []   # when setup() ran in this kernel (perf_counter seconds)
 
 
 def setup() -> None:
-    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style,
-    tables whose cells are never cut with "...".
+    """Quiet set-up for a chapter: no library progress bars in the book, the book's plot style
+    with vector (SVG) figures, tables whose cells, columns and rows are never cut with "...".
 
     Call it before importing the rest of ``costeff_same``: ``tqdm.auto`` (loaded by
     ``datasets``) warns at import that notebook widgets are missing, which the book, with
     its progress bars off, does not need.
     """
+    import time
     import warnings
 
+    _STARTED[:] = [time.perf_counter()]
     warnings.filterwarnings("ignore", message="IProgress not found")
     _one_line_errors()
     import datasets  # imported here, after the filter: the point of setup() is the order
@@ -44,8 +48,90 @@ def setup() -> None:
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
     use_style()
-    pd.set_option("display.max_colwidth", None)
+    set_matplotlib_formats("svg")  # vector figures on the page
+    for option in ("display.max_colwidth", "display.max_columns", "display.max_rows", "display.width"):
+        pd.set_option(option, None)  # never a cell, a column or a row cut with "..."
+
+
+def run_box(chapter: str, profile: str, params: dict[str, Any], computes: str):
+    """The box at the top of a chapter's page (``IPython.display.Markdown``, MyST): how long
+    the chapter took in this build, measured from :func:`setup` to this call (minutes), how
+    many cached stages it computed and how many it read (counted from the progress file of
+    the run, :mod:`costeff_same.foundations.progress`, worker processes included), the
+    commands that re-run it with other parameters, and its downloads.
+
+    Args:
+        chapter: the chapter's name (``01_multi_exit``).
+        profile: the profile the chapter ran under (``default``).
+        params: the run's parameters, the profile's values with explicit ones on top.
+        computes: what the chapter computes, one clause (``fine-tunes the victims ...``).
+
+    Raises:
+        ConfigError: for an unknown chapter (the accepted ones are listed).
+    """
+    import time
+
+    from IPython.display import Markdown
+
+    from costeff_same.parameters import schema
+
+    if chapter not in chapters():
+        raise ConfigError(f"unknown chapter {chapter!r}; accepted: {', '.join(chapters())}")
+    minutes = (time.perf_counter() - _STARTED[0]) / 60 if _STARTED else float("nan")
+    stages = _stage_counts()
+    others = [n for n in schema(chapter).all_params if n != "profile"]
+    if others:
+        example = "seed" if "seed" in others else others[0]
+        value = params.get(example, 0)
+        value = value + 1 if isinstance(value, int) and not isinstance(value, bool) else value
+        cli, pm, said = f" --set {example}={value}", f" -p {example} {value}", f"here `{example}={value}`; "
+    else:
+        cli = pm = said = ""
+    counted = (f" ({_count(stages['computed'], 'stage')} computed, {stages['read']} read from the cache)"
+               if stages else "")
+    return Markdown(f"""
+:::{{admonition}} This chapter
+:class: tip
+This chapter {computes}. **In this build** it ran in {minutes:.1f} min under the `{profile}`
+profile{counted}.
+Re-run it with other parameters ({said}{{doc}}`reproduce` lists them all):
+
+```bash
+.venv/bin/costeff-same notebooks --chapter {chapter} \\
+  --profile {profile}{cli}
+.venv/bin/jupytext --to ipynb -o - notebooks/{chapter}.py \\
+  | .venv/bin/papermill - out.ipynb -k python3 \\
+    -p profile {profile}{pm}
+```
+
+Download this page as {{download}}`the executed notebook <{chapter}.ipynb>` or its
+{{download}}`Jupytext source <../notebooks/{chapter}.py>`.
+:::
+""")
+
+
+def _count(n: int, noun: str) -> str:
+    """``"1 stage"``, ``"3 stages"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue ``fig`` (a matplotlib figure) under ``name`` for a ``{glue:figure}`` directive
+    (numbered, with caption and alt text) and close it, so the cell that made it shows nothing."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
+
+
+def _stage_counts() -> dict[str, int] | None:
+    """:func:`~costeff_same.foundations.progress.stage_counts` of this run's progress file, or None without one."""
+    path = os.environ.get(PROGRESS_ENV)
+    return stage_counts(Path(path)) if path and Path(path).is_file() else None
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -127,6 +213,19 @@ def _ipc_kernel_manager() -> type:
     return IPCKernelManager
 
 
+def _remove_injected_parameters(path: Path) -> None:
+    """Tag the cell papermill injects (``injected-parameters``) ``remove-cell``: the page shows
+    the run box with the run's parameters instead of a second parameters cell."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(notebook, path)
+
+
 def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = None,
                 output_dir: Path = BOOK_DIR, progress_to: IO[str] | None = None) -> Path:
     """Execute one chapter under ``profile`` (plus ``parameters`` overrides) with papermill.
@@ -174,6 +273,7 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
         finally:
             os.chdir(env_before)
             os.environ.pop(PROGRESS_ENV, None)
+        _remove_injected_parameters(executed)
         with atomic(output) as tmp_output:
             shutil.copyfile(executed, tmp_output)
     return output

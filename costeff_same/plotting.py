@@ -13,10 +13,16 @@ import matplotlib.ticker
 import numpy as np
 import seaborn as sns
 
-from costeff_same.attacks.same_units import ABLATION_LABELS
+from costeff_same.foundations.names import (
+    ABLATION_LABELS,
+    COSTEFF_LABELS,
+    RECIPE_LABELS,
+    VICTIM_LABELS,
+    costeff_label,
+    recipe_label,
+)
 from costeff_same.verdicts import finite
 
-VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-style (patience exit)"}
 PALETTE = dict(zip(VICTIM_LABELS, sns.color_palette("deep", 2)))
 
 
@@ -94,14 +100,6 @@ def fig_wallclock(record: dict[str, Any]) -> plt.Figure:
 
 # -- chapter 3: accuracy attacks (SAME's RQ1) ----------------------------------------------
 
-RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug"}
-
-
-def recipe_label(key: str) -> str:
-    """Display name of a chapter-3 unit key (``textfooler_cos0.4`` -> ``TextFooler (cos >= 0.4)``)."""
-    if key.startswith("textfooler_cos"):
-        return f"TextFooler (cos >= {key[len('textfooler_cos'):]})"
-    return RECIPE_LABELS.get(key, key)
 
 
 def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
@@ -176,21 +174,7 @@ def fig_attack_overview(record: dict[str, Any]) -> plt.Figure:
 
 # -- chapter 2: COST-EFF --------------------------------------------------------------------------
 
-COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",
-                  "costeff": "COST-EFF", "no_ta": "COST-EFF without TA",
-                  "final_importance": "COST-EFF, final-exit importance"}
 COSTEFF_COLORS = dict(zip(COSTEFF_LABELS, sns.color_palette("deep", len(COSTEFF_LABELS))))
-
-
-def costeff_label(name: str) -> str:
-    """Display name of a model of chapter 2's record (``static_h2`` -> "static slender, 2 heads")."""
-    if name.startswith("static_h"):
-        heads, _, ffn = name[len("static_h"):].partition("_f")
-        return f"static slender, {heads} heads/layer" + (f", FFN {ffn}" if ffn else "")
-    if name.startswith("depth_"):
-        k = int(name[len("depth_"):])
-        return f"teacher's first {k} layer{'s' if k > 1 else ''}"
-    return COSTEFF_LABELS.get(name, name)
 
 
 def fig_costeff_schedule(record: dict[str, Any]) -> plt.Figure:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from costeff_same import verdicts
 from costeff_same.core.statistics import Interval
+from costeff_same.foundations.names import ablation_label, costeff_label, victim_label
 from costeff_same.foundations.schema import Schema
 
 #: the reproduction summary's notebook parameters: only ``profile`` (it reads the others' results)
@@ -80,8 +81,8 @@ def _difference(test: dict[str, Any] | None) -> Interval | None:
 
 
 def _ablations(section: Section, variants: tuple[str, ...] | None, leave_out: tuple[str, ...] = ()) -> list:
-    return [(f"{victim} {variant}", t["verdict"]) for victim, tests in section.get("ablation_tests", {}).items()
-            for variant, t in tests.items()
+    return [(ablation_label(victim, variant), t["verdict"])
+            for victim, tests in section.get("ablation_tests", {}).items() for variant, t in tests.items()
             if (variants is None or variant in variants) and variant not in leave_out]
 
 
@@ -105,7 +106,8 @@ CLAIMS: tuple[Claim, ...] = (
           "COST-EFF is at least as accurate as static slender and depth-truncated models at equal FLOPs",
           "Pareto-optimal", COSTEFF_SETTING + "; each budget an exact McNemar test, Holm-corrected",
           _directional(("beats", "within noise"),
-                       lambda s: [(b["baseline"], (b["costeff"] or {}).get("verdict")) for b in s["matched_budgets"]])),
+                       lambda s: [(costeff_label(b["baseline"]), (b["costeff"] or {}).get("verdict"))
+                                  for b in s["matched_budgets"]])),
     Claim("ta_helps", "costeff", "Shen et al., 2022 (COST-EFF), section 4 (ablation)",
           "distilling through the teaching assistant beats distilling without it", "TA > no TA", COSTEFF_SETTING,
           _directional(("beats",), lambda s: [("COST-EFF vs no TA", (s["ablation_tests"].get("no_ta") or {})
@@ -154,7 +156,7 @@ CLAIMS: tuple[Claim, ...] = (
           _directional(("beats",), lambda s: _ablations(s, ("uniform_only",)))),
     Claim("same_transfer", "same", "this book, chapter 4 (not a claim of the paper)",
           "sentences SAME crafts against one victim also slow the other victim down", "not reported",
-          SAME_SETTING, _directional(("increase",), lambda s: [(k, t.get("verdict"))
+          SAME_SETTING, _directional(("increase",), lambda s: [(victim_label(k), t.get("verdict"))
                                                                 for k, t in s.get("transfer", {}).items()])),
 )
 

@@ -118,12 +118,15 @@ def chapter_closing(profile: str, key: str, section: dict[str, Any]) -> tuple[di
     and its figures across seeds (:func:`seed_study`).
 
     Returns:
-        The values to glue (``claim_<key>``: each claim's verdict; ``seed_note``), the claims
+        The values to glue (``claim_<key>``: each claim's verdict; ``claims_tally``: how many
+        claims got each verdict, "2 reproduced, 1 not reproduced"; ``seed_note``), the claims
         table and the seed table (None without a seed study).
     """
     claims = claims_frame(key, section)
     note, seeds = seed_study(profile, key)
-    return {**{f"claim_{k}": v for k, v in claims["verdict"].items()}, "seed_note": note}, claims, seeds
+    tally = ", ".join(f"{n} {verdict}" for verdict, n in claims["verdict"].value_counts().items())
+    return ({**{f"claim_{k}": v for k, v in claims["verdict"].items()}, "claims_tally": tally or "no claim",
+             "seed_note": note}, claims, seeds)
 
 
 def accuracy_attack_rows(profile: str) -> list[dict[str, Any]] | None:

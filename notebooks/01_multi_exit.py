@@ -12,29 +12,35 @@
 
 # %% [markdown]
 # # Multi-exit BERT and exit policies
-#
+
+# %% [markdown]
+# :::{glue:md} run_box
+# :format: myst
+# :::
+
+# %% [markdown]
 # A multi-exit ("early-exit") model puts a classifier, an **exit**, after every layer of
 # a BERT encoder and stops computing as soon as one exit is confident enough. This chapter
 # fine-tunes the two kinds of model that the attack chapters use as victims:
 #
-# - a **DeeBERT-style** model (Xin et al., 2020): one pooler + classifier per exit, trained
+# - a **DeeBERT-style** model {cite:p}`xin2020deebert`: one pooler + classifier per exit, trained
 #   in two stages (backbone with the last exit, then the other exits on the frozen
 #   backbone), exiting at the first layer whose softmax entropy is below a threshold;
-# - a **PABEE-style** model (Zhou et al., 2020): a shared pooler and one classifier per
-#   exit, trained with the loss weighted by depth (sum_j j * CE_j / sum_j j), exiting
+# - a **PABEE-style** model {cite:p}`zhou2020pabee`: a shared pooler and one classifier per
+#   exit, trained with the loss weighted by depth ($\sum_j j\,\mathrm{CE}_j / \sum_j j$ over exits $j$), exiting
 #   when the prediction has stayed the same for `patience` consecutive layers.
 #
 # Both read the exit's input from the layer's token states: the papers pool the `[CLS]`
-# state; the packaged MiniLM is a sentence encoder trained with mean pooling, whose
+# state; the packaged MiniLM {cite:p}`wang2020minilm` is a sentence encoder trained with mean pooling, whose
 # `[CLS]` state carries almost no information below layer 4, so the default profile pools
 # the attention-masked mean of the token states (`exit_pooling = "mean"`; the paper
 # profile keeps `cls`). Every number quoted in the prose below comes from the cached
 # result of this run.
 
-# %%
+# %% tags=["remove-cell"]
 from typing import Optional  # the annotations of the parameters below
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 task: str = "rotten_tomatoes"  # task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local
 data_file: Optional[str] = None  # a local .csv, .tsv or .jsonl file (task local)
@@ -55,8 +61,8 @@ tolerance: float = 0.01  # operating point: lose at most this much validation me
 timing_examples_batch1: int = 200  # examples timed at batch 1
 timing_batch_size: int = 64  # batch size of the batched wall-clock measurement
 
-# %%
-from costeff_same.notebooks import setup
+# %% tags=["hide-input"]
+from costeff_same.notebooks import glue_figure, run_box, setup
 
 setup()  # first: quiet progress bars and warnings before the libraries load
 
@@ -66,6 +72,7 @@ from myst_nb import glue
 
 from costeff_same import plotting
 from costeff_same.chapters.multi_exit import MULTI_EXIT_SCHEMA, multi_exit_config, multi_exit_summary, run_multi_exit
+from costeff_same.foundations import names
 from costeff_same.summary import chapter_closing
 from costeff_same.verdicts import interval_text
 
@@ -83,12 +90,12 @@ print("split:", record["split"]["sizes"], "truncated:", record["truncated"])
 # %% [markdown]
 # ## Data and split
 #
-# The sentences come from the packaged copy of Rotten Tomatoes (MR) under the default
+# The sentences come from the packaged copy of Rotten Tomatoes (MR) {cite:p}`pang2005seeing` under the default
 # profile, verified by sha256, and are split 80/10/10, stratified and seeded; the split's
 # sizes and index digests are stored with the result. The validation split chooses every
 # operating point; the test split reports it.
 
-# %%
+# %% tags=["hide-input"]
 glue("n_train", record["examples"]["train"], display=False)
 glue("n_test", record["examples"]["test"], display=False)
 pd.DataFrame({"examples": record["examples"], "truncated": record["truncated"]})
@@ -100,13 +107,21 @@ pd.DataFrame({"examples": record["examples"], "truncated": record["truncated"]})
 # last exit reaches {glue:text}`ent_final:.3f`; the PABEE-style model's
 # {glue:text}`pat_final:.3f` ({glue:text}`n_test` test sentences).
 
-# %%
+# %% tags=["hide-input"]
 glue("ent_final", ent["final_exit_metric"], display=False)
 glue("pat_final", pat["final_exit_metric"], display=False)
-per_exit = pd.DataFrame({plotting.VICTIM_LABELS[n]: v["per_exit_test"] for n, v in victims.items()},
+per_exit = pd.DataFrame({names.VICTIM_LABELS[n]: v["per_exit_test"] for n, v in victims.items()},
                         index=pd.RangeIndex(1, record["num_layers"] + 1, name="exit layer"))
 display(per_exit.round(3))
-plotting.fig_per_exit(record);
+glue_figure("fig_per_exit", plotting.fig_per_exit(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_per_exit
+# :name: fig-per-exit
+# :alt: Line plot: test accuracy at each exit layer, one line per victim, rising with depth.
+#
+# Test accuracy of every exit when each sentence runs all layers, for the DeeBERT-style and the PABEE-style model.
+# :::
 
 # %% [markdown]
 # ## Accuracy against speedup
@@ -114,14 +129,14 @@ plotting.fig_per_exit(record);
 # The sweep applies each policy to the logits of every exit (path (a), simulated). The
 # star is the **operating point**: the fastest setting whose *validation* accuracy stays
 # within {glue:text}`tolerance_points` point(s) of the model's last exit. The entropy sweep
-# runs up to ln C, the largest entropy of C classes (every example at the first exit). For
+# runs up to $\ln C$, the largest entropy of $C$ classes (every example at the first exit). For
 # the entropy policy the operating point is threshold {glue:text}`ent_value` (test accuracy
 # {glue:text}`ent_acc_ci`, speedup {glue:text}`ent_speedup_ci`x); for patience it is
 # {glue:text}`pat_value` (test accuracy {glue:text}`pat_acc_ci`, speedup
 # {glue:text}`pat_speedup_ci`x). Brackets are 95% bootstrap intervals over the test
 # sentences (BCa, 2,000 resamples; the methods page).
 
-# %%
+# %% tags=["hide-input"]
 glue("tolerance_points", round(100 * tolerance, 2), display=False)
 for short, v in (("ent", ent), ("pat", pat)):
     op = v["operating_point"]
@@ -133,15 +148,28 @@ for short, v in (("ent", ent), ("pat", pat)):
     glue(f"{short}_acc_ci", interval_text(intervals["metric"]), display=False)
     glue(f"{short}_speedup_ci", interval_text(intervals["speedup"], digits=2), display=False)
     glue(f"{short}_mean_exit_ci", interval_text(intervals["mean_exit_layer"], digits=2), display=False)
-plotting.fig_tradeoff(record);
+glue_figure("fig_tradeoff", plotting.fig_tradeoff(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_tradeoff
+# ---
+# name: fig-tradeoff
+# alt: >-
+#   Scatter-line plot: test accuracy against speedup for each threshold or patience of the sweep,
+#   operating points starred, last-exit accuracy dotted.
+# ---
+#
+# Accuracy against speedup (number of layers over mean exit layer) over each policy's sweep on the
+# test split; stars: the operating points chosen on validation; dotted lines: each model's last exit.
+# :::
 
 # %% [markdown]
 # The operating points, validation beside test (the validation split chose them; on this
 # split validation runs a few points below test):
 
-# %%
+# %% tags=["hide-input"]
 pd.DataFrame([{
-    "victim": plotting.VICTIM_LABELS[name], "setting": v["operating_point"]["value"],
+    "victim": names.VICTIM_LABELS[name], "setting": v["operating_point"]["value"],
     "validation accuracy": f"{s['validation_accuracy']:.3f}",
     "validation, last exit": f"{s['validation_final_exit_accuracy']:.3f}",
     "test accuracy [95% CI]": interval_text(s["intervals"]["metric"]),
@@ -151,11 +179,11 @@ pd.DataFrame([{
     "efficacy": interval_text(s["intervals"]["efficacy"]),
 } for name, v in victims.items() for s in [section[name]]]).set_index("victim")
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for name, v in victims.items():
     for r in v["sweep_test"]:
-        rows.append({"victim": name, "policy": r["policy"], "threshold or patience": r["value"],
+        rows.append({"victim": names.VICTIM_SHORT[name], "policy": r["policy"], "threshold or patience": r["value"],
                      "accuracy": r["metric"], "mean exit layer": r["mean_exit_layer"], "speedup": r["speedup"]})
 pd.DataFrame(rows).round(3)
 
@@ -165,9 +193,17 @@ pd.DataFrame(rows).round(3)
 # At the operating points the mean exit layer is {glue:text}`ent_mean_exit_ci` (entropy)
 # and {glue:text}`pat_mean_exit_ci` (patience) out of {glue:text}`n_layers`.
 
-# %%
+# %% tags=["hide-input"]
 glue("n_layers", record["num_layers"], display=False)
-plotting.fig_exit_histogram(record);
+glue_figure("fig_exit_histogram", plotting.fig_exit_histogram(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_exit_histogram
+# :name: fig-exit-histogram
+# :alt: Two histograms: number of test sentences exiting at each layer, one panel per victim, at its operating point.
+#
+# Where the test sentences exit at each victim's operating point (number of sentences per exit layer).
+# :::
 
 # %% [markdown]
 # ## FLOPs and wall-clock
@@ -179,13 +215,13 @@ plotting.fig_exit_histogram(record);
 # Paths (a) and (b) agree on every test example's exit layer and prediction (a test
 # checks it; `benchmarks/early_exit.py` measures the ratio of wall-clock to layer speedup).
 
-# %%
+# %% tags=["hide-input"]
 glue("timing_batch", timing_batch_size, display=False)
 rows = []
 for name, v in victims.items():
     op = v["operating_point"]
     for b, t in v["timing"].items():
-        rows.append({"victim": name, "batch size": int(b),
+        rows.append({"victim": names.VICTIM_SHORT[name], "batch size": int(b),
                      "all layers (ms/example)": t["full"]["ms_per_example"],
                      "early exit (ms/example)": t["early_exit"]["ms_per_example"],
                      "wall-clock speedup": t["wallclock_speedup"], "layer speedup": op["speedup"],
@@ -194,7 +230,20 @@ for name, v in victims.items():
 timing = pd.DataFrame(rows)
 glue("ent_wall64", float(ent["timing"][str(timing_batch_size)]["wallclock_speedup"]), display=False)
 display(timing.round(3))
-plotting.fig_wallclock(record);
+glue_figure("fig_wallclock", plotting.fig_wallclock(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_wallclock
+# ---
+# name: fig-wallclock
+# alt: >-
+#   Bar chart: measured wall-clock speedup of batched early exit at batch 1 and the timing batch, beside
+#   the layer speedup, per victim.
+# ---
+#
+# Measured wall-clock speedup of batched early exit (path (b)) over running every layer, at batch 1
+# and at the timing batch, beside the layer speedup of the same operating point.
+# :::
 
 # %% [markdown]
 # ## Our figures beside the published claims
@@ -208,7 +257,7 @@ plotting.fig_wallclock(record);
 # comparison; the paper's figure against our 95% interval for a figure), never typed. The
 # batched wall-clock speedup at batch 64 of the entropy model is {glue:text}`ent_wall64:.2f`x.
 
-# %%
+# %% tags=["hide-input"]
 glued, claims, seeds = chapter_closing(profile, "multi_exit", section)
 for name, value in glued.items():
     glue(name, value, display=False)
@@ -219,5 +268,19 @@ claims
 #
 # {glue:text}`seed_note`
 
-# %%
+# %% tags=["hide-input"]
 seeds
+# %% [markdown]
+# ## Conclusion
+#
+# Both victims exit early: at the operating points chosen on validation, the speedups and
+# accuracies above come with their 95% intervals, and batched early exit turns the layer
+# speedup into a measured wall-clock speedup of {glue:text}`ent_wall64:.2f`x at batch
+# {glue:text}`timing_batch` for the DeeBERT-style model. Of the published claims this chapter
+# tests: {glue:text}`claims_tally`. These two models are the victims of chapters 3 and 4.
+
+# %% tags=["remove-cell"]
+glue("run_box", run_box("01_multi_exit", profile, params, computes=(
+    "fine-tunes the DeeBERT-style and PABEE-style victims, sweeps their exit policies and "
+    "measures accuracy, speedup, FLOPs and wall-clock time at the chosen operating points"
+)), display=False)

@@ -12,8 +12,14 @@
 
 # %% [markdown]
 # # COST-EFF: slenderized multi-exit models
-#
-# COST-EFF (Shen et al., 2022) starts from an observation about small models: static
+
+# %% [markdown]
+# :::{glue:md} run_box
+# :format: myst
+# :::
+
+# %% [markdown]
+# COST-EFF {cite:p}`shen2022costeff` starts from an observation about small models: static
 # compression leaves them redundant on easy inputs and too weak on hard ones, while early
 # exit alone hurts them, because their shallow layers must both predict and extract features
 # for the layers above. So COST-EFF **keeps the depth** (every layer, an exit after each) and
@@ -25,11 +31,12 @@
 #
 # 1. **teacher**: an ordinary fine-tuned single-exit model;
 # 2. **teaching assistant (TA)**: a full-width multi-exit model (exit = parameter-free
-#    `tanh(h_CLS)` + a linear classifier, gradient equilibrium) distilled from the teacher,
+#    $\tanh(h_{\mathrm{CLS}})$ + a linear classifier, gradient equilibrium) distilled from the teacher,
 #    first on hidden states, then on predictions (every exit imitates the teacher's final
 #    soft prediction, averaged with the hard-label loss);
 # 3. **iterative slenderization** of a copy of the TA, the TA as frozen teacher: before each
-#    event, first-order Taylor importance `|theta * sum dL/dtheta|` under the all-exit
+#    event, first-order Taylor importance $\lvert \theta \sum \partial L / \partial \theta \rvert$
+#    {cite:p}`molchanov2017pruning` under the all-exit
 #    distillation loss scores every attention head and FFN neuron; the event removes the
 #    lowest-scoring head of every layer, shrinks the FFN and the rank of the SVD-factorised
 #    word embedding linearly toward the target, and the model trains again (first on hidden
@@ -40,10 +47,10 @@
 #
 # Every number quoted in the prose below comes from the cached result of this run.
 
-# %%
+# %% tags=["remove-cell"]
 from typing import Optional  # the annotations of the parameters below
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 task: str = "rotten_tomatoes"  # task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local
 data_file: Optional[str] = None  # path of a local .csv, .tsv or .jsonl file (task local)
@@ -85,12 +92,11 @@ entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0
 tolerance: float = 0.01  # operating point: lose at most this much validation metric against the last exit
 budget_tolerance: float = 0.1  # FLOPs match a budget when within this fraction of it
 
-# %%
-from costeff_same.notebooks import setup
+# %% tags=["hide-input"]
+from costeff_same.notebooks import glue_figure, run_box, setup
 
 setup()  # first: quiet progress bars and warnings before the libraries load
 
-import math
 
 import pandas as pd
 from IPython.display import display
@@ -98,6 +104,7 @@ from myst_nb import glue
 
 from costeff_same import plotting
 from costeff_same.chapters.costeff import COSTEFF_SCHEMA, costeff_config, costeff_summary, run_costeff
+from costeff_same.foundations import names
 from costeff_same.summary import chapter_closing
 from costeff_same.verdicts import interval_text
 
@@ -108,7 +115,7 @@ record = run_costeff(config)  # cached: a second run only reads the result (each
 order = record["model_order"]  # the comparison's models, in display order
 models = {name: record["models"][name] for name in order}
 teacher, ta, costeff = models["teacher"], models["ta"], models["costeff"]
-label = plotting.costeff_label
+label = names.costeff_label
 section = costeff_summary(record)  # the chapter's figures with their 95% intervals and paired tests
 print(f"profile {profile}: task {record['task']}, backbone {record['backbone']}, config {config.config_hash()}")
 print("examples:", record["examples"], "truncated:", record["truncated"])
@@ -155,18 +162,12 @@ print("examples:", record["examples"], "truncated:", record["truncated"])
 # trained on one in the last bits of every reduction, and after hundreds of steps in its
 # accuracy.
 #
-# **Gradient equilibrium, read right.** Layer *i*'s output feeds *L - i* exits (its own and
-# every deeper one). Gradient equilibrium (Li et al., 2019, used by ElasticBERT and COST-EFF)
-# gives it the *mean* of their gradients: the whole gradient is scaled by 1/(L-i) and the
-# part from deeper layers, itself already a mean over L-i-1 exits, by L-i-1, so that every
-# exit weighs 1/(L-i) at layer *i*. A sentence of our design notes inverted the two factors;
-# built that way, the shallow layers listened almost only to their own exit (with
-# {glue:text}`teacher_layers` layers, exit 1 weighed {glue:text}`inverted_factor:,` times
-# more than the last exit at the embeddings), every exit of the slender model stalled near
-# exit 1's accuracy, and the static slender model of the same shape beat COST-EFF. The
-# model code now has the mean, and a test checks the 1/(L-i) weights.
+# **Gradient equilibrium** {cite:p}`li2019improved`, used by ElasticBERT
+# {cite:p}`liu2022elasticbert` and COST-EFF, gives layer $i$, whose output feeds $L-i$ exits,
+# the *mean* of their gradients, so that every exit weighs $1/(L-i)$ there (the methods page;
+# the {doc}`history` tells what an inverted reading of it did to this chapter).
 
-# %%
+# %% tags=["hide-input"]
 glue("n_test", record["examples"]["test"], display=False)
 glue("ffn_scales_text", " and ".join(f"{f:.0%}" for f in static_ffn_scales), display=False)
 glue("backbone_name", record["backbone"], display=False)
@@ -192,7 +193,6 @@ for name, m in models.items():
                  "training seconds": seconds if name != "teacher" else float("nan")})
 overview = pd.DataFrame(rows).set_index("model")
 glue("train_minutes", float(overview["training seconds"].sum()) / 60, display=False)
-glue("inverted_factor", (teacher["num_layers"] - 1) * math.factorial(teacher["num_layers"]), display=False)
 glue("wall_minutes", record["training"]["wall_seconds"] / 60, display=False)
 glue("workers", record["training"]["workers"], display=False)
 overview.round(3)
@@ -209,7 +209,7 @@ overview.round(3)
 # after the last event the model has {glue:text}`end_params:.2f` M
 # ({glue:text}`end_params_noemb:.2f` M without embeddings).
 
-# %%
+# %% tags=["hide-input"]
 slender = record["stages"]["costeff"]["slenderize"]
 ends = [h for h in slender["history"] if h.get("event") == "segment_end"]
 glue("start_heads", slender["start_shape"]["heads"][0], display=False)
@@ -231,7 +231,21 @@ schedule = pd.DataFrame([{"event": i + 1, "heads/layer": s["heads"][0], "FFN": s
                           "validation last exit": e["dev_per_exit"][-1]}
                          for i, (s, e) in enumerate(zip(slender["schedule"], ends))]).set_index("event")
 display(schedule.round(3))
-plotting.fig_costeff_schedule(record);
+glue_figure("fig_costeff_schedule", plotting.fig_costeff_schedule(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_costeff_schedule
+# ---
+# name: fig-costeff-schedule
+# alt: >-
+#   Two line plots over prune events: parameters in millions falling, and validation accuracy (mean over
+#   exits and last exit) after each event.
+# ---
+#
+# COST-EFF's iterative slenderization: the model's parameters (left) and its validation accuracy
+# (right) after each prune event's training, from the teaching assistant (event 0) to the target
+# shape.
+# :::
 
 # %% [markdown]
 # ## Per-exit accuracy of the slender model
@@ -246,7 +260,7 @@ plotting.fig_costeff_schedule(record);
 # Recovery kept the checkpoint of step {glue:text}`best_step` (validation mean over exits
 # {glue:text}`best_score:.3f`).
 
-# %%
+# %% tags=["hide-input"]
 glue("costeff_final", costeff["final_exit_metric"], display=False)
 glue("ta_final", ta["final_exit_metric"], display=False)
 glue("teacher_final", teacher["final_exit_metric"], display=False)
@@ -267,7 +281,20 @@ per_exit = pd.DataFrame({label(n): models[n]["per_exit_test"] for n in
                          ("teacher", "ta", "costeff", "no_ta", "final_importance") if n in models},
                         index=pd.RangeIndex(1, costeff["num_layers"] + 1, name="exit layer"))
 display(per_exit.round(3))
-plotting.fig_costeff_per_exit(record);
+glue_figure("fig_costeff_per_exit", plotting.fig_costeff_per_exit(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_costeff_per_exit
+# ---
+# name: fig-costeff-per-exit
+# alt: >-
+#   Line plot: test accuracy at each exit layer for COST-EFF, its teaching assistant, its ablations and
+#   the teacher's exits.
+# ---
+#
+# Test accuracy of every exit of the slender COST-EFF model, the full-width teaching assistant it was
+# cut from, the two ablations and the teacher's DeeBERT exits.
+# :::
 
 # %% [markdown]
 # ## Accuracy against FLOPs
@@ -278,11 +305,25 @@ plotting.fig_costeff_per_exit(record);
 # points. The stars are the operating points chosen on validation (the fastest threshold
 # within {glue:text}`tolerance_points` point(s) of the model's last exit).
 
-# %%
+# %% tags=["hide-input"]
 glue("tolerance_points", round(100 * tolerance, 2), display=False)
-plotting.fig_costeff_tradeoff(record);
+glue_figure("fig_costeff_tradeoff", plotting.fig_costeff_tradeoff(record))
 
-# %%
+# %% [markdown]
+# :::{glue:figure} fig_costeff_tradeoff
+# ---
+# name: fig-costeff-tradeoff
+# alt: >-
+#   Scatter plot on a log FLOPs axis: test accuracy against measured MFLOPs per example; lines for the
+#   multi-exit models' entropy sweeps, points with error bars for the static models.
+# ---
+#
+# Accuracy against measured FLOPs per example (log scale): each multi-exit model over its
+# entropy-threshold sweep (stars: operating points), each static model as one point with its 95%
+# interval.
+# :::
+
+# %% tags=["hide-input"]
 ops = pd.DataFrame([{"model": label(n), "threshold": m["operating_point"]["threshold"],
                      f"validation {record['metric']}": m["operating_point"]["validation_metric"],
                      f"test {record['metric']}": m["operating_point"]["metric"],
@@ -307,7 +348,7 @@ ops.round(3)
 # the {glue:text}`n_matched` budgets it can match, is within noise at
 # {glue:text}`n_noise` and worse at {glue:text}`n_worse` ({glue:text}`verdicts_text`).
 
-# %%
+# %% tags=["hide-input"]
 glue("budget_pct", round(100 * budget_tolerance), display=False)
 rows, wins, matched_budgets = [], [], 0
 for c in record["comparisons"]:
@@ -345,7 +386,7 @@ pd.DataFrame(rows).set_index("budget (static model)").round(3)
 # ({glue:text}`no_ta_diff`); against last-exit importance: {glue:text}`final_imp_verdict`
 # ({glue:text}`final_imp_diff`).
 
-# %%
+# %% tags=["remove-cell"]
 nan = float("nan")
 for key, name in (("no_ta", "no_ta"), ("final_imp", "final_importance"), ("costeff", "costeff")):
     m = models.get(name)
@@ -371,7 +412,7 @@ for key, name in (("no_ta", "no_ta"), ("final_imp", "final_importance"), ("coste
 # exits read {glue:text}`pooling_text`; and {glue:text}`ta_init_text`. FLOPs fractions are of
 # the teacher running all its layers. Each verdict comes from the rule of the methods page.
 
-# %%
+# %% tags=["hide-input"]
 glue("task_name", record["task"], display=False)
 glue("ta_init_text", "our TA starts from the fine-tuned teacher's encoder (so a representation stage would start "
      "at zero loss and is shortened or skipped) rather than from the pre-trained model" if ta_init == "teacher"
@@ -386,5 +427,19 @@ claims
 #
 # {glue:text}`seed_note`
 
-# %%
+# %% tags=["hide-input"]
 seeds
+# %% [markdown]
+# ## Conclusion
+#
+# COST-EFF's slender model keeps {glue:text}`retention_pct:.1f`% of its teacher's accuracy
+# ({glue:text}`retention_ci`) with {glue:text}`param_fraction_pct:.1f`% of its parameters and
+# {glue:text}`flops_fraction_pct:.1f`% of its FLOPs at the last exit; at matched FLOPs against
+# the static baselines: {glue:text}`verdicts_text`. Of the published claims this chapter tests:
+# {glue:text}`claims_tally`.
+
+# %% tags=["remove-cell"]
+glue("run_box", run_box("02_costeff", profile, params, computes=(
+    "distils and slenderizes COST-EFF and its baselines (teaching assistant, static slender, "
+    "depth-truncated, two ablations) and compares them at matched FLOPs"
+)), display=False)

@@ -12,36 +12,44 @@
 
 # %% [markdown]
 # # Accuracy attacks against multi-exit models
-#
-# SAME (Chen et al., 2023) first asks (its RQ1): **do attacks made to flip a model's answer
+
+# %% [markdown]
+# :::{glue:md} run_box
+# :format: myst
+# :::
+
+# %% [markdown]
+# SAME {cite:p}`chen2023same` first asks (its RQ1): **do attacks made to flip a model's answer
 # also slow a multi-exit model down?** Its answer is no: adapting accuracy-oriented attacks
 # "does not significantly reduce" the efficiency of multi-exit models, which is why it
 # builds a slowdown attack of its own (the next chapter). This chapter puts the question to
 # the two victims of chapter 1, each at its operating point, with three published attacks:
 #
-# - **PWWS** (Ren et al., 2019): WordNet synonyms, words taken in the order of probability-weighted
+# - **PWWS** {cite:p}`ren2019pwws`: WordNet synonyms, words taken in the order of probability-weighted
 #   word saliency;
-# - **TextFooler** (Jin et al., 2020): embedding-neighbour swaps, words taken in the order of
+# - **TextFooler** {cite:p}`jin2020textfooler`: embedding-neighbour swaps, words taken in the order of
 #   how much deleting them hurts, under a sentence-similarity constraint;
-# - **DeepWordBug** (Gao et al., 2018): one character edit per word (swap, substitution,
+# - **DeepWordBug** {cite:p}`gao2018deepwordbug`: one character edit per word (swap, substitution,
 #   deletion, insertion) within a Levenshtein budget of 30.
 #
-# They are built on our own small attack core (`costeff_same.attacks`), in TextAttack's shape:
+# They are built on our own small attack core (`costeff_same.attacks`), in TextAttack's shape
+# {cite:p}`morris2020textattack`:
 # goal function + constraints + transformation + search method. The victim is queried in
 # batches with dynamic padding and serves its prediction **at the exit its policy chooses**, so
 # an attack flips what the deployed model answers. Two resources the papers name cannot be
 # fetched offline and have stand-ins, said again wherever they matter: the **Universal
-# Sentence Encoder** is replaced by the packaged all-MiniLM-L6-v2 (mean-pooled; it is a
-# sentence-embedding model), and TextFooler's **counter-fitted word vectors** by MiniLM's input
-# word embeddings with WordNet antonyms removed. WordNet 3.0 itself comes from Debian's
+# Sentence Encoder** {cite:p}`cer2018use` is replaced by the packaged all-MiniLM-L6-v2 (mean-pooled; it is a
+# sentence-embedding model), and TextFooler's **counter-fitted word vectors**
+# {cite:p}`mrksic2016counter` by MiniLM's input
+# word embeddings with WordNet antonyms removed. WordNet 3.0 {cite:p}`miller1995wordnet` itself comes from Debian's
 # packages into a project-owned NLTK folder (`costeff-same data wordnet`).
 #
 # Every number quoted in the prose below comes from the cached result of this run.
 
-# %%
+# %% tags=["remove-cell"]
 from typing import Optional  # the annotations of the parameters below
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 victim_profile: str = "default"  # the profile whose chapter-1 victims are attacked
 victim_seed: Optional[int] = None  # attack the victims trained with this seed (None: the profile's)
@@ -57,8 +65,8 @@ query_budget: Optional[int] = 300  # model evaluations per attacked example (Non
 seed: int = 0  # seeds the sentence selection and the attacks' random choices (character edits)
 batch_size: int = 64  # texts per victim forward
 
-# %%
-from costeff_same.notebooks import setup
+# %% tags=["hide-input"]
+from costeff_same.notebooks import glue_figure, run_box, setup
 
 setup()  # first: quiet progress bars and warnings before the libraries load
 
@@ -75,6 +83,7 @@ from costeff_same.chapters.accuracy_attacks import (
     accuracy_attacks_summary,
     run_accuracy_attacks,
 )
+from costeff_same.foundations import names
 from costeff_same.summary import chapter_closing
 from costeff_same.verdicts import interval_text
 
@@ -118,7 +127,7 @@ def num(value):
 # at the price of looser swaps. The recipes, as composed (every departure from the papers is
 # commented in `costeff_same/attacks/<recipe>.py`):
 
-# %%
+# %% tags=["hide-input"]
 glue("ent_value", record["victims"]["entropy"]["policy_value"] if "entropy" in record["victims"] else float("nan"),
      display=False)
 glue("pat_value", int(record["victims"]["patience"]["policy_value"]) if "patience" in record["victims"]
@@ -134,7 +143,7 @@ glue("tf_cands_04", candidates_per_word(config.multi_exit.data, 0.4, seed=config
 recipes_shown = {}
 for (v, r), u in units.items():
     a = u["attack"]
-    recipes_shown.setdefault(plotting.recipe_label(r), {
+    recipes_shown.setdefault(names.recipe_label(r), {
         "transformation": a["transformation"], "constraints": "; ".join(a["constraints"]), "search": a["search"]})
 pd.DataFrame(recipes_shown).T
 
@@ -147,12 +156,12 @@ pd.DataFrame(recipes_shown).T
 # the DeeBERT-style victim succeeds on {glue:text}`best_ent_rate:.1%` of the sentences it
 # attacks, against the PABEE-style victim on {glue:text}`best_pat_rate:.1%`.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for (v, r), u in units.items():
     s = u["summary"]
     ci = s["intervals"]
-    rows.append({"victim": v, "recipe": plotting.recipe_label(r), "attacked": s["attacked"],
+    rows.append({"victim": names.VICTIM_SHORT[v], "recipe": names.recipe_label(r), "attacked": s["attacked"],
                  "accuracy before": interval_text(ci["accuracy_before"]),
                  "accuracy after": interval_text(ci["accuracy_after"]),
                  "success rate": interval_text(ci["success_rate"]),
@@ -170,23 +179,24 @@ accuracy.round(3)
 #
 # The efficiency metrics on the attacked sentences, clean against adversarial ("adversarial" is
 # the text each attack returns: the successful one, or the best it found when it failed, which
-# is what an attacker would submit). Efficiency gain is g = 1 - mean exit layer / L, and the
-# efficiency-gain reduction (g_clean - g_adv) / g_clean is SAME's measure: 0 means no slowdown,
+# is what an attacker would submit). Efficiency gain is $g = 1 - \bar{\ell}/L$ (mean exit layer
+# $\bar{\ell}$ of $L$), and the efficiency-gain reduction
+# $(g_{\mathrm{clean}} - g_{\mathrm{adv}})/g_{\mathrm{clean}}$ is SAME's measure: 0 means no slowdown,
 # 1 means every sentence now runs all {glue:text}`n_layers` layers. Averaged over the
 # (victim, recipe) pairs it is {glue:text}`mean_reduction:.3f` (on the successful attacks only:
 # {glue:text}`mean_reduction_succeeded:.3f`); the largest is {glue:text}`max_reduction_ci`
 # (95% bootstrap interval, clean and adversarial exit layers resampled as pairs). Whether the
-# exit layers moved is tested per pair with a paired Wilcoxon signed-rank test on the
+# exit layers moved is tested per pair with a paired Wilcoxon signed-rank test {cite:p}`wilcoxon1945` on the
 # attacked sentences, and the {glue:text}`n_pairs` tests form one family, corrected by Holm's
-# method: {glue:text}`n_significant` of them show a significant slowdown at 0.05 (a
+# method {cite:p}`holm1979`: {glue:text}`n_significant` of them show a significant slowdown at 0.05 (a
 # reduction whose interval lies above 0). Efficacy is the area under the cumulative exit
-# distribution of DeepSloth and WAFFLE (lower: later exits).
+# distribution of DeepSloth {cite:p}`hong2021deepsloth` and WAFFLE {cite:p}`coalson2023waffle` (lower: later exits).
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for (v, r), u in units.items():
     e, es = u["summary"]["efficiency"], u["summary"]["efficiency_succeeded"]
-    rows.append({"victim": v, "recipe": plotting.recipe_label(r), "examples": e.get("examples"),
+    rows.append({"victim": names.VICTIM_SHORT[v], "recipe": names.recipe_label(r), "examples": e.get("examples"),
                  "mean exit (clean)": e.get("mean_exit_layer_clean"), "mean exit (adv)": e.get("mean_exit_layer_adv"),
                  "speedup (clean)": e.get("speedup_clean"), "speedup (adv)": e.get("speedup_adv"),
                  "gain (clean)": e.get("efficiency_gain_clean"), "gain (adv)": e.get("efficiency_gain_adv"),
@@ -210,15 +220,37 @@ glue("mean_reduction_succeeded", float(efficiency["gain reduction (succeeded onl
      display=False)
 efficiency.round(3)
 
-# %%
-plotting.fig_attack_overview(record);
+# %% tags=["hide-input"]
+glue_figure("fig_attack_overview", plotting.fig_attack_overview(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_attack_overview
+# :name: fig-attack-overview
+# :alt: Two bar charts with error bars: attack success rate and efficiency-gain reduction for each victim and recipe.
+#
+# Success rate (left, over the attacked sentences) and efficiency-gain reduction (right, the same
+# sentences) of every recipe against each victim; whiskers: 95% bootstrap intervals.
+# :::
 
 # %% [markdown]
 # The exit-layer histograms of the attacked sentences, clean and adversarial, one panel per
 # victim and recipe:
 
-# %%
-plotting.fig_attack_exit_histograms(record);
+# %% tags=["hide-input"]
+glue_figure("fig_attack_exit_histograms", plotting.fig_attack_exit_histograms(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_attack_exit_histograms
+# ---
+# name: fig-attack-exit-histograms
+# alt: >-
+#   Grid of histograms, one per victim and recipe: exit layers of the attacked sentences, clean bars
+#   beside adversarial bars.
+# ---
+#
+# Exit layers of the attacked sentences before (clean) and after (adversarial) each accuracy attack,
+# one panel per victim and recipe.
+# :::
 
 # %% [markdown]
 # ## Examples
@@ -227,11 +259,11 @@ plotting.fig_attack_exit_histograms(record);
 # replaced words struck through and their replacements in bold, with the exit layer and the
 # prediction before and after.
 
-# %%
+# %% tags=["hide-input"]
 lines = []
 for (v, r), u in units.items():
     found = [x for x in u["results"] if x["status"] == "succeeded"]
-    head = f"<b>{plotting.recipe_label(r)}</b> against the {plotting.VICTIM_LABELS[v]} victim"
+    head = f"<b>{names.recipe_label(r)}</b> against the {names.VICTIM_LABELS[v]} victim"
     if not found:
         lines.append(f"{head}: no successful attack in this run.")
         continue
@@ -259,7 +291,7 @@ display(HTML("".join(f"<p>{line}</p>" for line in lines)))
 # the reduction is not a significant increase, and the verdict follows the rule of the
 # methods page (reproduced: every pair; partly: some; not reproduced: none).
 
-# %%
+# %% tags=["hide-input"]
 glue("rq1_verdict", section["rq1"]["verdict"], display=False)
 glued, claims, seeds = chapter_closing(profile, "accuracy_attacks", section)
 for name, value in glued.items():
@@ -271,5 +303,19 @@ claims
 #
 # {glue:text}`seed_note`
 
-# %%
+# %% tags=["hide-input"]
 seeds
+# %% [markdown]
+# ## Conclusion
+#
+# On the same seeded, label-balanced sentences as chapter 4, the mean efficiency-gain reduction
+# under the accuracy attacks is {glue:text}`mean_reduction:.2f`;
+# {glue:text}`n_significant` of {glue:text}`n_pairs` (victim, recipe) pairs exit significantly
+# later (Holm-corrected), so our verdict on SAME's RQ1 is: **{glue:text}`rq1_verdict`**. Of the
+# published claims this chapter tests: {glue:text}`claims_tally`.
+
+# %% tags=["remove-cell"]
+glue("run_box", run_box("03_accuracy_attacks", profile, params, computes=(
+    "attacks both victims with PWWS, TextFooler and DeepWordBug and tests whether the "
+    "adversarial sentences exit later (SAME's RQ1)"
+)), display=False)

@@ -12,7 +12,13 @@
 
 # %% [markdown]
 # # The SAME slowdown attack
-#
+
+# %% [markdown]
+# :::{glue:md} run_box
+# :format: myst
+# :::
+
+# %% [markdown]
 # SAME {cite}`chen2023same` reports as its RQ1 that attacks made to flip a multi-exit model's
 # answer do not significantly slow it down. Chapter 3 put that claim to our victims; by its
 # Holm-corrected tests on the same sentences this chapter attacks, the verdict is
@@ -27,19 +33,19 @@
 # Our implementation (`costeff_same.attacks.same_chen_2023`) follows the paper's description,
 # re-derived, in TextAttack's shape {cite}`morris2020textattack`:
 #
-# - **goal**: score = exit layer / L, success when the text exits at the last layer; sentences
+# - **goal**: score $= \ell / L$ (exit layer $\ell$ of $L$), success when the text exits at the last layer; sentences
 #   that already exit there are skipped and counted;
 # - **loss over all exits**, lower is slower: with e the exit layer the current text takes,
-#   weights w_i = 0.1 for the exits before e and 1.2^(i - e) from e on; a uniform-target term
-#   L_U = mean_i w_i CE(uniform, p_i) (DeepSloth's objective {cite}`hong2021deepsloth`) and a
-#   cross-prediction term L_X = mean_i w_i CE(y*_i, p_i) whose targets make each exit disagree
-#   with the one before; L = 0.8 L_X + 0.2 L_U;
+#   weights $w_i = 0.1$ for the exits before $e$ and $1.2^{i-e}$ from $e$ on; a uniform-target term
+#   $L_U = \frac{1}{L}\sum_i w_i\,\mathrm{CE}(\mathcal{U}, p_i)$ (DeepSloth's objective {cite}`hong2021deepsloth`) and a
+#   cross-prediction term $L_X = \frac{1}{L}\sum_i w_i\,\mathrm{CE}(y^*_i, p_i)$ whose targets make each exit
+#   disagree with the one before; $\mathcal{L} = 0.8\,L_X + 0.2\,L_U$;
 # - **candidates**: gradient-guided word swaps (the first-order change of L when a word's
 #   embedding is replaced, from the gradient at the word-embedding rows; the 100 swaps that
 #   most decrease L) and character mutations (neighbour swap, insertion, deletion, homoglyph)
 #   of the 10 words with the largest gradient;
-# - **constraints**: stopwords untouched, no word modified twice, at most max(3, ceil(0.1 x
-#   words)) words changed;
+# - **constraints**: stopwords untouched, no word modified twice, at most $\max(3, \lceil 0.1\,n \rceil)$ of the $n$
+#   words changed;
 # - **search**: beam search, width 5, at most 10 iterations, stop on success.
 #
 # We also **fix four flaws of the reference code** and keep a switch (`reference_quirks`) that
@@ -52,10 +58,10 @@
 #
 # Every number quoted in the prose below comes from the cached result of this run.
 
-# %%
+# %% tags=["remove-cell"]
 from typing import Optional  # the annotations of the parameters below
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 victim_profile: str = "default"  # the profile whose chapter-1 victims are attacked
 victim_seed: Optional[int] = None  # attack the victims trained with this seed (None: the profile's)
@@ -87,8 +93,8 @@ timing_batch_size: int = 64  # batch size of the wall-clock measurement
 timing_repeats: int = 3  # timed passes over each set (the fastest counts)
 transfer: bool = True  # run each victim's adversarial sentences through the other victim
 
-# %%
-from costeff_same.notebooks import setup
+# %% tags=["hide-input"]
+from costeff_same.notebooks import glue_figure, run_box, setup
 
 setup()  # first: quiet progress bars and warnings before the libraries load
 
@@ -99,10 +105,10 @@ from IPython.display import HTML, display
 from myst_nb import glue
 
 from costeff_same import plotting
-from costeff_same.attacks.same_units import ABLATION_LABELS
 from costeff_same.attacks.text import highlight_html
 from costeff_same.chapters.accuracy_attacks import rq1_verdict
 from costeff_same.chapters.same import SAME_SCHEMA, run_same, same_config, same_summary_section
+from costeff_same.foundations import names
 from costeff_same.summary import accuracy_attack_rows, chapter_closing
 from costeff_same.verdicts import interval_text
 
@@ -135,7 +141,7 @@ def num(value):
 # victim and {glue:text}`pat_skipped` for the patience victim. No query budget is set unless
 # the parameters say so (here: {glue:text}`budget`).
 
-# %%
+# %% tags=["hide-input"]
 def victim_value(name, key, default=float("nan")):
     return summary[name][key] if name in summary else default
 
@@ -155,9 +161,10 @@ for name, v in V.items():
 # ## How much efficiency SAME takes away
 #
 # Efficiency is measured on all the sentences (skipped ones keep their clean exit layer, the
-# last): mean exit layer, speedup L / mean exit layer and efficiency gain g = 1 - mean exit
-# layer / L, before and after the attack. The **efficiency-gain reduction** (g_clean - g_adv) /
-# g_clean is SAME's headline measure (our reading of it: the paper's exact formula is
+# last): mean exit layer $\bar{\ell}$, speedup $L/\bar{\ell}$ and efficiency gain $g = 1 - \bar{\ell}/L$,
+# before and after the attack. The **efficiency-gain reduction**
+# $(g_{\mathrm{clean}} - g_{\mathrm{adv}})/g_{\mathrm{clean}}$ is SAME's headline measure (our reading
+# of it: the paper's exact formula is
 # unverified). Averaged over the two victims it is **{glue:text}`mean_reduction_ci`**
 # (entropy {glue:text}`ent_reduction_ci`, patience {glue:text}`pat_reduction_ci`; 95%
 # bootstrap intervals, each sentence's clean and adversarial exit layers resampled together,
@@ -166,11 +173,11 @@ for name, v in V.items():
 # over the max(3, 10%) budget. The perturbation rate (changed words / words) is over the
 # attacked sentences; queries and seconds are per attacked sentence.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for name, s in ((n, summary[n]) for n in V):
     rows.append({
-        "victim": plotting.VICTIM_LABELS[name], "threshold": s["threshold"], "sentences": s["examples"],
+        "victim": names.VICTIM_LABELS[name], "threshold": s["threshold"], "sentences": s["examples"],
         "attacked": s["attacked"], "skipped": s["skipped"],
         "mean exit (clean)": s["mean_exit_layer_clean"], "mean exit (SAME)": s["mean_exit_layer_adv"],
         "speedup (clean)": s["speedup_clean"], "speedup (SAME)": s["speedup_adv"],
@@ -201,8 +208,17 @@ main_table.round(3).set_index("victim").astype(object).T
 # %% [markdown]
 # Where the sentences exit, before and after (all sentences of each victim):
 
-# %%
-plotting.fig_same_exit_histograms(record);
+# %% tags=["hide-input"]
+glue_figure("fig_same_exit_histograms", plotting.fig_same_exit_histograms(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_same_exit_histograms
+# :name: fig-same-exit-histograms
+# :alt: Histograms, one panel per victim: exit layers of the sentences, clean beside SAME's adversarial texts.
+#
+# Exit layers of the attacked sentences on their clean text and on SAME's adversarial text, one panel
+# per victim; the title gives the mean exit layer before and after.
+# :::
 
 # %% [markdown]
 # The shift of each sentence: its clean exit layer against the exit layer of the text SAME
@@ -210,8 +226,21 @@ plotting.fig_same_exit_histograms(record);
 # SAME succeeds on {glue:text}`ent_success:.1%` of the sentences it attacks on the entropy victim
 # and on {glue:text}`pat_success:.1%` on the patience victim.
 
-# %%
-plotting.fig_same_shift(record);
+# %% tags=["hide-input"]
+glue_figure("fig_same_shift", plotting.fig_same_shift(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_same_shift
+# ---
+# name: fig-same-shift
+# alt: >-
+#   Bubble plots, one per victim: clean exit layer on the x axis against adversarial exit layer on the y
+#   axis, bubble area proportional to the number of sentences.
+# ---
+#
+# Per-sentence shift of the exit layer under SAME: each bubble is a (clean, adversarial) pair of exit
+# layers, its area the number of sentences; points above the diagonal exit later after the attack.
+# :::
 
 # %% [markdown]
 # ## The time actually lost
@@ -224,11 +253,11 @@ plotting.fig_same_shift(record);
 # exactly a full forward's exit layer on {glue:text}`agreement:.1%` of these sentences (the
 # lowest over victims and sets).
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for name, v in V.items():
     t = v["timing"]
-    rows.append({"victim": plotting.VICTIM_LABELS[name], "clean (s)": t["clean"]["seconds"],
+    rows.append({"victim": names.VICTIM_LABELS[name], "clean (s)": t["clean"]["seconds"],
                  "SAME (s)": t["adversarial"]["seconds"], "all layers (s)": t["all_layers"]["seconds"],
                  "clean (ms / sentence)": t["clean"]["ms_per_example"],
                  "SAME (ms / sentence)": t["adversarial"]["ms_per_example"],
@@ -250,11 +279,11 @@ pd.DataFrame(rows).round(4)
 # each replaced word struck through and followed by its replacement in bold, with the exit
 # layer and the prediction before and after.
 
-# %%
+# %% tags=["hide-input"]
 lines = []
 for name, v in V.items():
     found = [r for r in v["main"]["results"] if r["status"] == "succeeded"][:3]
-    lines.append(f"<p><b>{plotting.VICTIM_LABELS[name]}</b></p>")
+    lines.append(f"<p><b>{names.VICTIM_LABELS[name]}</b></p>")
     if not found:
         lines.append("<p>No successful attack in this run.</p>")
     for r in found:
@@ -278,14 +307,15 @@ display(HTML("".join(lines)))
 # reduction minus the variant's: "beats" means the part the variant removes adds to the
 # slowdown (the rule of the methods page).
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for name, v in V.items():
     for variant, a in v["ablations"].items():
         s = a["summary"]
         e = s["efficiency_all"]
         test = summary["ablation_tests"].get(name, {}).get(variant, {})
-        rows.append({"victim": name, "variant": ABLATION_LABELS.get(variant, variant),
+        rows.append({"victim": names.VICTIM_SHORT[name],
+                     "variant": names.ABLATION_LABELS.get(variant, variant),
                      "gain reduction": e.get("efficiency_gain_reduction"),
                      "SAME - variant [95% CI]": interval_text(test.get("same_minus_ablation")),
                      "verdict (SAME against it)": test.get("verdict"),
@@ -308,8 +338,21 @@ glue("quirks_reduction", mean_reduction("reference_quirks"), display=False)
 glue("fixed_reduction", mean_reduction("same"), display=False)
 ablation_table.round(3)
 
-# %%
-plotting.fig_same_ablations(record);
+# %% tags=["hide-input"]
+glue_figure("fig_same_ablations", plotting.fig_same_ablations(record))
+
+# %% [markdown]
+# :::{glue:figure} fig_same_ablations
+# ---
+# name: fig-same-ablations
+# alt: >-
+#   Two bar charts with error bars: efficiency-gain reduction and success rate of SAME and each
+#   ablation, per victim.
+# ---
+#
+# Efficiency-gain reduction (left) and success rate (right) of SAME and its ablations on the same
+# sentences per victim; whiskers: 95% bootstrap intervals.
+# :::
 
 # %% [markdown]
 # ## Transfer
@@ -318,11 +361,12 @@ plotting.fig_same_ablations(record);
 # model, evaluated on a model trained differently, with a different exit policy). The
 # efficiency-gain reduction is on the target victim, over all the source's sentences.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for key, t in (record.get("transfer") or {}).items():
     e = t["efficiency"]
-    rows.append({"crafted on -> run on": key, "gain reduction on target": e.get("efficiency_gain_reduction"),
+    rows.append({"crafted on -> run on": names.victim_label(key),
+                 "gain reduction on target": e.get("efficiency_gain_reduction"),
                  "[95% CI]": interval_text(summary["transfer"][key].get("interval")),
                  "verdict": summary["transfer"][key].get("verdict"),
                  "mean exit (clean)": e.get("mean_exit_layer_clean"), "mean exit (adv)": e.get("mean_exit_layer_adv"),
@@ -338,7 +382,7 @@ transfer_table.round(3)
 # sentences (read from chapter 3's cache): {glue:text}`rq1_status`. Chapter 3's answer to
 # RQ1, by its Holm-corrected tests: {glue:text}`rq1_verdict` ({glue:text}`rq1_detail`).
 
-# %%
+# %% tags=["hide-input"]
 accuracy_rows = accuracy_attack_rows(victim_profile)
 glue("rq1_status", "chapter 3 has not run under this profile, so only SAME is shown" if accuracy_rows is None
      else f"{len(accuracy_rows)} (victim, recipe) results found", display=False)
@@ -346,14 +390,28 @@ rq1 = rq1_verdict(accuracy_rows or [])
 glue("rq1_verdict", rq1["verdict"], display=False)
 glue("rq1_detail", f"{rq1['significant']} of {rq1['pairs']} pairs significantly slower, "
      f"{rq1['pairs'] - rq1['tested']} undetermined", display=False)
-rows = [{"victim": n, "attack": "SAME", "goal": "slow down", "gain reduction": summary[n]["efficiency_gain_reduction"],
+rows = [{"victim": names.VICTIM_SHORT[n], "attack": "SAME", "goal": "slow down",
+         "gain reduction": summary[n]["efficiency_gain_reduction"],
          "success rate": summary[n]["success_rate"], "accuracy after": summary[n]["accuracy_after"]} for n in V]
 for r in accuracy_rows or []:
-    rows.append({"victim": r["victim"], "attack": plotting.RECIPE_LABELS.get(r["recipe"], r["recipe"]),
+    rows.append({"victim": names.VICTIM_SHORT[r["victim"]], "attack": names.recipe_label(r["recipe"]),
                  "goal": "flip the answer", "gain reduction": r["efficiency_gain_reduction"],
                  "success rate": r["success_rate"], "accuracy after": r["accuracy_after"]})
 display(pd.DataFrame(rows).round(3))
-plotting.fig_same_vs_accuracy_attacks(record, accuracy_rows);
+glue_figure("fig_same_vs_accuracy_attacks", plotting.fig_same_vs_accuracy_attacks(record, accuracy_rows))
+
+# %% [markdown]
+# :::{glue:figure} fig_same_vs_accuracy_attacks
+# ---
+# name: fig-same-vs-accuracy-attacks
+# alt: >-
+#   Bar chart with error bars: efficiency-gain reduction of SAME beside each accuracy attack of chapter
+#   3, per victim.
+# ---
+#
+# The slowdown attack against the accuracy attacks: efficiency-gain reduction of SAME (this chapter)
+# and of each recipe of chapter 3 on the same sentences, with 95% intervals.
+# :::
 
 # %% [markdown]
 # ## Our figures beside the paper's claim
@@ -368,7 +426,7 @@ plotting.fig_same_vs_accuracy_attacks(record, accuracy_rows);
 # the methods page (the paper's figure against our 95% interval, within 5 points), SAME's
 # 80% is **{glue:text}`claim_same_reduction`** here.
 
-# %%
+# %% tags=["hide-input"]
 glued, claims, seeds = chapter_closing(profile, "same", summary)
 for name, value in glued.items():
     glue(name, value, display=False)
@@ -379,5 +437,19 @@ claims
 #
 # {glue:text}`seed_note`
 
-# %%
+# %% tags=["hide-input"]
 seeds
+# %% [markdown]
+# ## Conclusion
+#
+# SAME takes away {glue:text}`mean_reduction:.2f` of the efficiency gain on average
+# ({glue:text}`mean_reduction_ci`): {glue:text}`ent_reduction:.2f` for the DeeBERT-style victim
+# and {glue:text}`pat_reduction:.2f` for the PABEE-style one, and the adversarial batches run
+# {glue:text}`ent_slowdown:.2f`x and {glue:text}`pat_slowdown:.2f`x slower in wall-clock time. Of the
+# published claims this chapter tests: {glue:text}`claims_tally`.
+
+# %% tags=["remove-cell"]
+glue("run_box", run_box("04_same", profile, params, computes=(
+    "runs the SAME slowdown attack and its ablations against both victims and measures the "
+    "efficiency-gain reduction"
+)), display=False)

@@ -12,7 +12,13 @@
 
 # %% [markdown]
 # # The reproduction summary
-#
+
+# %% [markdown]
+# :::{glue:md} run_box
+# :format: myst
+# :::
+
+# %% [markdown]
 # One row per claim of the papers this book tests: where the paper makes it, the claim in
 # one line, the paper's figure, how our setting differs, our figure with its 95% interval,
 # on how many seeds the verdict holds (when a seed study is cached), and the verdict. Every
@@ -29,11 +35,11 @@
 # *partly* when some do, *not reproduced* when none does. A claim whose chapter has not run,
 # or whose figure our setting lacks, is *not testable here*.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile: str = "default"  # parameter profile the run belongs to: smoke, default or paper
 
-# %%
-from costeff_same.notebooks import setup
+# %% tags=["hide-input"]
+from costeff_same.notebooks import glue_figure, run_box, setup
 
 setup()  # first: quiet progress bars and warnings before the libraries load
 
@@ -44,7 +50,7 @@ from costeff_same import plotting
 from costeff_same.reproduction import REPRODUCTION_SCHEMA
 from costeff_same.summary import summary
 
-REPRODUCTION_SCHEMA.from_namespace(globals())  # refuses a parameter this chapter does not know
+params = REPRODUCTION_SCHEMA.from_namespace(globals())  # refuses a parameter this chapter does not know
 results = summary(profile)  # reads the cache only: it trains and attacks nothing
 section = results["reproduction"]
 claims = pd.DataFrame(section["claims"]).set_index("key")
@@ -58,7 +64,7 @@ print(f"profile {profile}: {len(claims)} claims; chapters run: "
 # {glue:text}`n_partly` partly, {glue:text}`n_not` not reproduced, and {glue:text}`n_untestable`
 # not testable here. {glue:text}`seeds_text`
 
-# %%
+# %% tags=["hide-input"]
 counts = section["counts"]
 glue("n_claims", len(claims), display=False)
 glue("n_reproduced", counts["reproduced"], display=False)
@@ -85,8 +91,21 @@ table.rename(columns={"ours_text": "ours [95% CI]"})
 # %% [markdown]
 # The quantitative claims, the paper's figure beside our estimate and its 95% interval:
 
-# %%
-plotting.fig_reproduction(section["claims"]);
+# %% tags=["hide-input"]
+glue_figure("fig_reproduction", plotting.fig_reproduction(section["claims"]))
+
+# %% [markdown]
+# :::{glue:figure} fig_reproduction
+# ---
+# name: fig-reproduction
+# alt: >-
+#   Dot plot: for each quantitative claim, the paper's figure as a cross and our estimate as a dot with
+#   its 95% interval, on a common fraction axis.
+# ---
+#
+# Every quantitative claim of the papers: the published figure (cross) against our estimate and its
+# 95% interval (dot and whisker).
+# :::
 
 # %% [markdown]
 # ## Reading the table
@@ -96,3 +115,7 @@ plotting.fig_reproduction(section["claims"]);
 # what holds *in this setting*, with the uncertainty the intervals show; it neither
 # confirms nor refutes the papers' figures on their own models and data. The paper profile
 # (`configs/paper.yaml`) names the papers' setting for a reader with the hub and a GPU.
+# %% tags=["remove-cell"]
+glue("run_box", run_box("99_reproduction", profile, params, computes=(
+    "collects every claim of the book, ours beside the papers', with intervals and verdicts"
+)), display=False)

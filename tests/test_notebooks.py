@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,15 +41,94 @@ def site(tmp_path_factory):
             os.environ["COSTEFF_SAME_RESULTS"] = old
 
 
-def test_book_builds_strictly_with_every_chapter_and_its_figures(site):
+@pytest.fixture(scope="module")
+def built(site):
+    """The strict build of ``site``: the completed process and the HTML folder."""
     build = subprocess.run([str(BIN / "jupyter-book"), "build", str(site), "-W", "-n", "--keep-going"],
                            capture_output=True, text=True, timeout=900)
+    return build, site / "_build" / "html"
+
+
+def test_book_builds_strictly_with_every_chapter_and_its_figures(built):
+    build, html = built
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    html = site / "_build" / "html"
     assert (html / "index.html").is_file()
     for chapter in chapters():
         page = (html / "book" / f"{chapter}.html").read_text()
         assert "<img" in page, f"{chapter} has no figure"
+        assert "<figcaption" in page, f"{chapter} has no numbered, captioned figure"
+
+
+def test_every_page_renders_in_a_browser_offline(built):
+    """Headless Chromium, the web unreachable: images load, math is typeset, no console error,
+    internal links resolve, figures have captions and alt text, no cut cell, no raw role."""
+    from costeff_same.site_check import check_site
+
+    build, html = built
+    assert build.returncode == 0, build.stdout[-3000:]
+    problems = check_site(html)
+    assert not problems, "\n".join(map(str, problems))
+
+
+@pytest.fixture
+def broken_copy(built, tmp_path):
+    """A copy of the built site to break (MathJax and the theme's assets included)."""
+    return Path(shutil.copytree(built[1], tmp_path / "html"))
+
+
+def test_browser_check_sees_a_deleted_image(broken_copy):
+    from costeff_same.site_check import check_site
+
+    page = broken_copy / "book" / "01_multi_exit.html"
+    image = re.search(r'<img[^>]*src="\.\./(_images/[^"]+)"', page.read_text()).group(1)
+    (broken_copy / image).unlink()
+    problems = check_site(broken_copy, only=["book/01_multi_exit.html"])
+    assert any(p.check == "image not loaded" and image in p.detail for p in problems), problems
+
+
+def test_browser_check_sees_a_formula_whose_delimiters_are_broken(broken_copy):
+    from costeff_same.site_check import check_site
+
+    page = broken_copy / "book" / "methods.html"
+    text = page.read_text()
+    assert "\\(" in text
+    page.write_text(text.replace("\\(", "(", 1))  # the first inline formula loses its opening delimiter
+    problems = check_site(broken_copy, only=["book/methods.html"])
+    assert any(p.check == "raw TeX visible" for p in problems), problems
+
+
+def test_browser_check_sees_a_missing_caption_a_cut_cell_and_an_unresolved_role(broken_copy):
+    from costeff_same.site_check import check_site
+
+    page = broken_copy / "book" / "01_multi_exit.html"
+    text = re.sub(r"<figcaption>.*?</figcaption>", "", page.read_text(), count=1, flags=re.S)
+    text = re.sub(r"<td>[^<]*</td>", "<td>0.123...</td>", text, count=1)
+    page.write_text(text.replace("</article>", "<p>see {cite:p}`nobody2020`</p></article>", 1))
+    checks = {p.check for p in check_site(broken_copy, only=["book/01_multi_exit.html"])}
+    assert {"figure without caption", "image outside a captioned figure", "table cell cut",
+            "unresolved role visible"} <= checks, checks
+
+
+def test_every_chapter_page_begins_with_its_run_box(built):
+    """What it computes, its measured time, the re-run commands, and the two downloads."""
+    _, html = built
+    for chapter in chapters():
+        page = (html / "book" / f"{chapter}.html").read_text()
+        box = page[page.index("In this build"):][:4000]
+        assert re.search(r"ran in \d+\.\d min under the\s+<code[^>]*><span class=\"pre\">smoke</span>", box), chapter
+        assert f"--chapter {chapter}" in box and "papermill" in box
+        for download in (f"{chapter}.ipynb", f"{chapter}.py"):
+            link = re.search(r'href="(\.\./_downloads/[^"]+/' + re.escape(download) + ')"', box)
+            assert link, (chapter, download)
+            assert (html / "book" / link.group(1)).resolve().is_file()
+        assert page.index("In this build") < page.index("<h2"), f"{chapter}: the run box is not at the top"
+
+
+def test_the_injected_parameters_cell_is_removed_from_the_page(site):
+    for chapter in chapters():
+        notebook = json.loads((site / "book" / f"{chapter}.ipynb").read_text())
+        injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+        assert injected and all("remove-cell" in c["metadata"]["tags"] for c in injected), chapter
 
 
 def _glued(site, chapter: str) -> dict[str, str]:

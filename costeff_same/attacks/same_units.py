@@ -36,12 +36,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "reference_quirks": {"reference_quirks": True},
 }
 
-ABLATION_LABELS = {
-    "same": "SAME (ours, fixed)", "uniform_only": "uniform term only (DeepSloth-style)",
-    "cross_only": "cross-prediction term only", "no_dynamic_weights": "no dynamic weights",
-    "word_only": "word level only", "char_only": "character level only",
-    "reference_quirks": "reference quirks on",
-}
 
 
 @dataclasses.dataclass(frozen=True)

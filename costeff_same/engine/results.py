@@ -225,7 +225,7 @@ def load_or_run(
     entry = entry_dir(name, config, fn)
     title = _title(entry, config)
     if _verify(entry):
-        progress.line(f"{title}: read from the cache")
+        progress.stage_line(title, "read")
         return _read(entry)
     lock = FileLock(str(entry) + ".lock")
     with writing(entry):
@@ -238,12 +238,12 @@ def load_or_run(
             lock.acquire()
     try:
         if _verify(entry):  # the other run sealed it while this one waited
-            progress.line(f"{title}: read from the cache (another run computed it)")
+            progress.stage_line(title, "waited")
             return _read(entry)
-        progress.line(f"{title}: computing ...")
+        progress.stage_line(title, "computing")
         started = time.perf_counter()
         record = _compute(name, config, fn, seed, entry)
-        progress.line(f"{title}: done in {progress.duration(time.perf_counter() - started)}")
+        progress.stage_line(title, "done", time.perf_counter() - started)
         return record
     finally:
         lock.release()

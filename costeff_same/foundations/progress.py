@@ -72,6 +72,30 @@ def line(message: str) -> None:
         out.flush()
 
 
+#: what a stage line says after the stage's name, by event
+STAGE_EVENTS = {"read": "read from the cache", "waited": "read from the cache (another run computed it)",
+                "computing": "computing ...", "done": "done in {}"}
+
+
+def stage_line(title: str, event: str, seconds: float | None = None) -> None:
+    """One stage's line: ``<title>: read from the cache``, ``computing ...`` or ``done in 3.5 min``.
+
+    Raises:
+        ValueError: for an event not in :data:`STAGE_EVENTS` (the accepted ones are listed).
+    """
+    if event not in STAGE_EVENTS:
+        raise ValueError(f"unknown stage event {event!r}; accepted: {', '.join(STAGE_EVENTS)}")
+    line(f"{title}: " + STAGE_EVENTS[event].format(duration(seconds or 0.0)))
+
+
+def stage_counts(path: Path) -> dict[str, int]:
+    """``{"computed": n, "read": n}``: the stages a progress file says were computed and read."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    done = ": " + STAGE_EVENTS["done"].split("{")[0]
+    return {"computed": sum(done in text for text in lines),
+            "read": sum(": " + STAGE_EVENTS["read"] in text for text in lines)}
+
+
 def duration(seconds: float) -> str:
     """``"42 s"``, ``"3.5 min"`` or ``"1.2 h"``."""
     if seconds < 90:

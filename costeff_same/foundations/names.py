@@ -1,0 +1,62 @@
+"""Display names of the book's internal ids: what a page, a figure or a claims table says
+instead of ``static_h2``, ``textfooler_cos0.4`` or ``no_dynamic_weights``.
+
+One registry for every layer: the figures (:mod:`costeff_same.plotting`) and the
+reproduction summary (:mod:`costeff_same.reproduction`) read their labels here. An id
+without a display name is shown as it is.
+"""
+
+from __future__ import annotations
+
+#: chapter 1's victims, by exit policy
+VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-style (patience exit)"}
+#: the same, short (inside a table cell)
+VICTIM_SHORT = {"entropy": "DeeBERT-style", "patience": "PABEE-style"}
+
+#: chapter 3's accuracy attack recipes
+RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug"}
+
+#: chapter 2's models (the static and depth-truncated baselines are named by :func:`costeff_label`)
+COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",
+                  "costeff": "COST-EFF", "no_ta": "COST-EFF without TA",
+                  "final_importance": "COST-EFF, final-exit importance"}
+
+#: chapter 4's SAME variants (the full attack and its ablations)
+ABLATION_LABELS = {
+    "same": "SAME (ours, fixed)", "uniform_only": "uniform term only (DeepSloth-style)",
+    "cross_only": "cross-prediction term only", "no_dynamic_weights": "no dynamic weights",
+    "word_only": "word level only", "char_only": "character level only",
+    "reference_quirks": "reference quirks on",
+}
+
+
+def victim_label(key: str, short: bool = False) -> str:
+    """Display name of a victim (``entropy`` -> "DeeBERT-style (entropy exit)"); a transfer pair
+    ``entropy->patience`` becomes "DeeBERT-style -> PABEE-style"."""
+    if "->" in key:
+        return " -> ".join(victim_label(part, short=True) for part in key.split("->"))
+    return (VICTIM_SHORT if short else VICTIM_LABELS).get(key, key)
+
+
+def recipe_label(key: str) -> str:
+    """Display name of a chapter-3 unit key (``textfooler_cos0.4`` -> ``TextFooler (cos >= 0.4)``)."""
+    if key.startswith("textfooler_cos"):
+        return f"TextFooler (cos >= {key[len('textfooler_cos'):]})"
+    return RECIPE_LABELS.get(key, key)
+
+
+def costeff_label(name: str) -> str:
+    """Display name of a model of chapter 2's record (``static_h2`` -> "static slender, 2 heads/layer")."""
+    if name.startswith("static_h"):
+        heads, _, ffn = name[len("static_h"):].partition("_f")
+        return f"static slender, {heads} heads/layer" + (f", FFN {ffn}" if ffn else "")
+    if name.startswith("depth_"):
+        k = int(name[len("depth_"):])
+        return f"teacher's first {k} layer{'s' if k > 1 else ''}"
+    return COSTEFF_LABELS.get(name, name)
+
+
+def ablation_label(victim: str, variant: str) -> str:
+    """One SAME variant on one victim, for a table cell (``entropy``, ``word_only`` ->
+    "DeeBERT-style, word level only")."""
+    return f"{victim_label(victim, short=True)}, {ABLATION_LABELS.get(variant, variant)}"
