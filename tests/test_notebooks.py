@@ -124,7 +124,10 @@ def test_every_chapter_page_begins_with_its_run_box(built):
             link = re.search(r'href="(\.\./_downloads/[^"]+/' + re.escape(download) + ')"', box)
             assert link, (chapter, download)
             assert (html / "book" / link.group(1)).resolve().is_file()
-        assert page.index("In this build") < page.index("<h2"), f"{chapter}: the run box is not at the top"
+        article = page.index("<article")
+        first_section = page.find("<h2", article)
+        assert article < page.index("In this build") < (first_section if first_section > 0 else len(page)), \
+            f"{chapter}: the run box is not at the top of the page"
 
 
 def test_the_injected_parameters_cell_is_removed_from_the_page(site):
