@@ -100,8 +100,6 @@ def fig_wallclock(record: dict[str, Any]) -> plt.Figure:
 
 # -- chapter 3: accuracy attacks (SAME's RQ1) ----------------------------------------------
 
-
-
 def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
     """Exit-layer histograms of the attacked examples, clean against adversarial.
 

@@ -60,22 +60,18 @@ const start = Date.now();
 #: in the page: everything the checks read, as one JSON-able object
 _INSPECT = """
 const main = document.querySelector("main") || document.body;
+const caption = f => (f && f.querySelector("figcaption")) ? f.querySelector("figcaption").innerText.trim() : "";
 const prose = main.cloneNode(true);
 prose.querySelectorAll("pre, code, script, style, mjx-container, .MathJax").forEach(e => e.remove());
 return {
   images: Array.from(document.images).map(i => ({src: i.currentSrc || i.src, loaded: i.complete && i.naturalWidth > 0,
                                                 content: main.contains(i), alt: (i.getAttribute("alt") || "").trim(),
-                                                captioned: !!(i.closest("figure") &&
-                                                              i.closest("figure").querySelector("figcaption")
-                                                              && i.closest("figure").querySelector("figcaption")
-                                                                  .innerText.trim())})),
-  figures: Array.from(main.querySelectorAll("figure")).map(f => ({
-      id: f.id, caption: f.querySelector("figcaption") ? f.querySelector("figcaption").innerText.trim() : ""})),
+                                                captioned: caption(i.closest("figure")) !== ""})),
+  figures: Array.from(main.querySelectorAll("figure")).map(f => ({id: f.id, caption: caption(f)})),
   text: prose.innerText,
   links: Array.from(document.querySelectorAll("a[href]")).map(a => a.href),
   cells: Array.from(main.querySelectorAll("td, th")).map(c => c.innerText.trim()),
   problematic: Array.from(main.querySelectorAll(".problematic")).map(e => e.innerText.trim()),
-  math: main.querySelectorAll("mjx-container").length,
 };
 """
 

@@ -37,7 +37,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-
 @dataclasses.dataclass(frozen=True)
 class SameSettings(StageConfig):
     """The attack's settings (:func:`costeff_same.attacks.same_chen_2023.build`'s arguments).
