@@ -9,6 +9,8 @@ tests check that every cell is up to date.
 
 from __future__ import annotations
 
+import re
+
 from costeff_same.chapters.accuracy_attacks import ACCURACY_ATTACKS_SCHEMA
 from costeff_same.chapters.costeff import COSTEFF_SCHEMA
 from costeff_same.chapters.same import SAME_SCHEMA
@@ -20,7 +22,9 @@ from costeff_same.victims import MULTI_EXIT_SCHEMA
 
 SCHEMAS: dict[str, Schema] = {s.chapter: s for s in (MULTI_EXIT_SCHEMA, COSTEFF_SCHEMA, ACCURACY_ATTACKS_SCHEMA,
                                                      SAME_SCHEMA, REPRODUCTION_SCHEMA)}
-CELL_MARKER = '# %% tags=["parameters"]\n'
+CELL_HEADER = re.compile(r'^# %% tags=\[[^\]]*"parameters"[^\]]*\]\n', re.MULTILINE)
+"""A jupytext percent-cell header whose tags include ``parameters`` (others, such as
+``remove-cell``, may sit beside it)."""
 
 
 def schema(chapter: str) -> Schema:
@@ -36,11 +40,13 @@ def schema(chapter: str) -> Schema:
 
 def _split(chapter: str) -> tuple[str, str, str]:
     text = (NOTEBOOKS_DIR / f"{chapter}.py").read_text()
-    if CELL_MARKER not in text:
-        raise ConfigError(f"notebooks/{chapter}.py has no parameters cell ({CELL_MARKER.strip()})")
-    head, rest = text.split(CELL_MARKER, 1)
+    match = CELL_HEADER.search(text)
+    if match is None:
+        raise ConfigError(f'notebooks/{chapter}.py has no parameters cell (a "# %% tags=[...]" header '
+                          f'whose tags include "parameters")')
+    head, rest = text[:match.end()], text[match.end():]
     cell, sep, tail = rest.partition("\n# %%")
-    return head + CELL_MARKER, cell.rstrip("\n") + "\n", sep + tail
+    return head, cell.rstrip("\n") + "\n", sep + tail
 
 
 def notebook_parameters_cell(chapter: str) -> str:
