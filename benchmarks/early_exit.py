@@ -1,10 +1,12 @@
 """Wall-clock of batched early exit against the layer speedup it promises.
 
-Prints, measured in one run on the cached chapter-1 victim at its operating point:
-the wall-clock speedup of batched early exit over running every layer (batch 64 by
-default), the layer speedup L / mean exit layer, and their ratio (1.0 would mean that
-dropping exited rows from the batch saves exactly the layers' share of time). Also
-checks that paths (a) and (b) agree on every test example.
+Prints, measured in one run on the cached chapter-1 victim at its operating point, for
+each batch size: the wall-clock speedup of batched early exit over running every layer,
+the layer speedup L / mean exit layer, and their ratio (1.0 would mean that dropping
+exited rows from the batch saves exactly the layers' share of time). The two paths are
+timed in alternation, ``--runs`` times each, so a load that comes and goes hits both;
+the ratio is given as the median over the runs with its spread (min-max), beside the
+ratio of the fastest runs. Also checks that paths (a) and (b) agree on every test example.
 
     .venv/bin/python benchmarks/early_exit.py --profile default --victim entropy
 
@@ -17,6 +19,8 @@ import argparse
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
 
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.exits import ExitPolicy, simulate_exits
@@ -33,9 +37,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     parser.add_argument("--victim", default="entropy", choices=("entropy", "patience"))
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes of each path (the fastest counts)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--runs", type=int, default=9, help="timed passes of each path, interleaved (>= 1)")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="time only the first LIMIT test examples in length order (default: all)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error(f"--runs {args.runs} must be >= 1")
     set_threads()
 
     cfg = multi_exit_config(**load_profile(args.profile)["01_multi_exit"])
@@ -51,22 +59,27 @@ def main() -> None:
 
     decision = simulate_exits(collect_exit_logits(model, test), policy)
     stats = exit_stats(decision.exit_layer, model.num_layers)
-    agreement = paths_agreement(model, test, policy, args.batch_size, (decision.exit_layer, decision.predictions))
-
-    full, early = [], []
-    for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both paths
-        full.append(time_inference(model, test, args.batch_size, None)["seconds"])
-        early.append(time_inference(model, test, args.batch_size, policy)["seconds"])
-    wall = min(full) / min(early)
-    print(f"victim {args.victim} ({args.victim} = {value:g}), {len(test)} test examples, batch {args.batch_size}")
-    print(f"all layers:   {min(full):.3f} s   (runs: {', '.join(f'{t:.3f}' for t in full)})")
-    print(f"early exit:   {min(early):.3f} s   (runs: {', '.join(f'{t:.3f}' for t in early)})")
-    print(f"wall-clock speedup          {wall:.3f}x")
-    print(f"layer speedup L/mean exit   {stats['speedup']:.3f}x  (mean exit layer {stats['mean_exit_layer']:.3f} "
-          f"of {model.num_layers})")
-    print(f"ratio wall-clock / layer    {wall / stats['speedup']:.3f}")
-    print(f"paths (a) and (b) agree on  {agreement['exit_layer']:.1%} of exit layers, "
-          f"{agreement['prediction']:.1%} of predictions")
+    layer = stats["speedup"]
+    print(f"victim {args.victim} ({args.victim} = {value:g}), {len(test)} test examples, {args.runs} interleaved "
+          f"runs of each path; layer speedup L/mean exit {layer:.3f}x (mean exit layer "
+          f"{stats['mean_exit_layer']:.3f} of {model.num_layers})")
+    print(f"{'batch':>5}  {'all layers s':>12}  {'early exit s':>12}  {'wall-clock':>10}  "
+          f"{'ratio median':>12}  {'ratio min-max':>13}  {'ratio fastest':>13}  agree")
+    for batch_size in args.batch_sizes:
+        agreement = paths_agreement(model, test, policy, batch_size, (decision.exit_layer, decision.predictions))
+        full, early = [], []
+        for _ in range(args.runs):
+            full.append(time_inference(model, test, batch_size, None, limit=args.limit)["seconds"])
+            early.append(time_inference(model, test, batch_size, policy, limit=args.limit)["seconds"])
+        full, early = np.array(full), np.array(early)
+        ratios = full / early / layer
+        print(f"{batch_size:>5}  {np.median(full):>12.3f}  {np.median(early):>12.3f}  "
+              f"{np.median(full / early):>9.3f}x  {np.median(ratios):>12.3f}  "
+              f"{ratios.min():>6.3f}-{ratios.max():.3f}  {full.min() / early.min() / layer:>13.3f}  "
+              f"{agreement['exit_layer']:.1%}, {agreement['prediction']:.1%}")
+    print("ratio = (all-layers seconds / early-exit seconds) / layer speedup, per pair of interleaved runs; "
+          "agree = share of test examples on which paths (a) and (b) give the same exit layer, and the same "
+          "prediction")
 
 
 if __name__ == "__main__":
