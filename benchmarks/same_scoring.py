@@ -8,7 +8,10 @@ to the model (stored by chapter 4's main unit of each victim in
 measured in one run:
 
 - the wall-clock of scoring them with a full forward (every layer and exit, then the exit
-  decision simulated, as the reference does) and with batched early exit;
+  decision simulated, as the reference does) and with batched early exit, timed in
+  alternation chunk by chunk (``--chunk`` batches of one path, then the same batches of
+  the other, the order swapped each chunk), so a load that starts midway hits both;
+- the median and the spread (min-max) of the per-chunk ratios beside the ratio of the sums;
 - their ratio beside its limit ``L / mean exit layer`` of those candidates (dropping exited
   rows can save at most the layers they skip), and the ratio as a fraction of the limit;
 - whether the two paths give identical exit layers on every candidate.
@@ -77,9 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="default", choices=("smoke", "default", "paper"))
     parser.add_argument("--victim", choices=("entropy", "patience"), help="only this victim (default: both)")
-    parser.add_argument("--repeats", type=int, default=1, help="timed passes of each path (the fastest counts)")
+    parser.add_argument("--chunk", type=int, default=20, help="batches timed on one path before switching (>= 1)")
     parser.add_argument("--max-texts", type=int, default=None, help="replay only the first this many texts")
     args = parser.parse_args()
+    if args.chunk < 1:
+        parser.error(f"--chunk {args.chunk} must be >= 1")
     set_threads()
 
     cfg = same_config(**load_profile(args.profile)["04_same"])
@@ -108,12 +113,17 @@ def main() -> None:
         n_texts = sum(len(c) for c in calls)
         early_pass(model, policy, batches[:3])  # warm-up
         full_pass(model, policy, batches[:3])
-        full_s, early_s = float("inf"), float("inf")
-        for _ in range(args.repeats):
-            seconds, full_layers = full_pass(model, policy, batches)
-            full_s = min(full_s, seconds)
-            seconds, early_layers = early_pass(model, policy, batches)
-            early_s = min(early_s, seconds)
+        full_s, early_s, chunk_ratios, full_layers, early_layers = 0.0, 0.0, [], [], []
+        for k, start in enumerate(range(0, len(batches), args.chunk)):
+            chunk = batches[start:start + args.chunk]
+            first, second = (full_pass, early_pass) if k % 2 == 0 else (early_pass, full_pass)
+            timed = {first: first(model, policy, chunk), second: second(model, policy, chunk)}
+            (f_s, f_layers), (e_s, e_layers) = timed[full_pass], timed[early_pass]
+            full_s, early_s = full_s + f_s, early_s + e_s
+            chunk_ratios.append(f_s / e_s)
+            full_layers.append(f_layers)
+            early_layers.append(e_layers)
+        full_layers, early_layers = np.concatenate(full_layers), np.concatenate(early_layers)
         identical = bool(np.array_equal(full_layers, early_layers))
         mean_exit = float(early_layers.mean())
         limit = depth / mean_exit
@@ -126,6 +136,9 @@ def main() -> None:
         print(f"  mean exit layer of the candidates: {mean_exit:.3f} of {depth}")
         print(f"  wall-clock ratio full / early exit: {ratio:.3f}   limit L / mean exit layer: {limit:.3f}   "
               f"ratio / limit: {ratio / limit:.3f} ({'meets' if ratio / limit >= 0.8 else 'below'} 0.8)")
+        print(f"  per-chunk ratio ({len(chunk_ratios)} chunks of {args.chunk} batches): median "
+              f"{np.median(chunk_ratios):.3f}, min-max {min(chunk_ratios):.3f}-{max(chunk_ratios):.3f}; "
+              f"median / limit {np.median(chunk_ratios) / limit:.3f}")
         print(f"  exit layers identical on every candidate: {identical} "
               f"({int((full_layers == early_layers).sum())}/{n_texts})")
 
