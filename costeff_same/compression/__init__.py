@@ -8,5 +8,6 @@
   and the exit mappings;
 - :mod:`~costeff_same.compression.pipeline`: teacher -> teaching assistant -> iterative
   slenderization -> recovery, each stage cached and resumable, and the baselines;
-- :mod:`~costeff_same.chapters.costeff`: chapter 2's comparison at matched FLOPs.
+- :mod:`~costeff_same.compression.experiment`: chapter 2's comparison at matched FLOPs (its
+  config, its cached run), which chapter 2 presents and chapter 5 attacks.
 """

@@ -1,6 +1,6 @@
 """Chapter 2's models as a stage graph: independent stages train side by side.
 
-:func:`training_graph` lists every model of a :class:`~costeff_same.chapters.costeff.CostEffExperimentConfig`-like
+:func:`training_graph` lists every model of a :class:`~costeff_same.compression.experiment.CostEffExperimentConfig`-like
 comparison but the teacher as a :class:`costeff_same.engine.parallel.Task`; :func:`train_models`
 trains the teacher first (chapter 1's model, on every core), then the rest, ``workers``
 independent stages at a time, each on one thread (its result does not depend on the
