@@ -90,6 +90,20 @@ COSTEFF_SETTING = "a {backbone} teacher on {task} (the paper: BERT-base on GLUE)
 SAME_SETTING = ("{backbone} victims on {task} (the paper: BERT-base and others on GLUE); the same seeded, "
                 "label-balanced sentences")
 MULTI_EXIT_SETTING = "{backbone} on {task} (the paper: BERT-base on GLUE)"
+SAME_VS_COSTEFF_SETTING = ("chapter 2's {backbone} slender models on {task}, each at its validation operating point; "
+                           "the sentences of chapters 3 and 4")
+
+
+def _slender_attack(attack: str, key: str) -> Callable[[Section], list[tuple[str, Any]]]:
+    """Each slender victim's verdict of :func:`~costeff_same.verdicts.shift` on ``attack``'s interval ``key``."""
+    def read(section: Section) -> list[tuple[str, Any]]:
+        out = []
+        for name, v in section.get("victims", {}).items():
+            interval = ((v["attacks"].get(attack) or {}).get("intervals") or {}).get(key)
+            if v["role"] == "slender" and verdicts.finite(interval):
+                out.append((victim_label(name, short=True), verdicts.shift(interval)))
+        return out
+    return read
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("costeff_retention", "costeff", "Shen et al., 2022 (COST-EFF), abstract",
@@ -158,6 +172,25 @@ CLAIMS: tuple[Claim, ...] = (
           "sentences SAME crafts against one victim also slow the other victim down", "not reported",
           SAME_SETTING, _directional(("increase",), lambda s: [(victim_label(k), t.get("verdict"))
                                                                 for k, t in s.get("transfer", {}).items()])),
+    Claim("same_on_costeff", "same_vs_costeff", "Chen et al., 2023 (SAME), abstract, asked of COST-EFF (chapter 5)",
+          "SAME cuts the efficiency gain of COST-EFF's slender multi-exit model by about 80% too", "80%",
+          SAME_VS_COSTEFF_SETTING, _quantitative(0.80, 0.05, lambda s: s["victims"]["costeff"]["attacks"]["same"]
+                                                 ["intervals"]["efficiency_gain_reduction"]), 0.80),
+    Claim("rq1_on_slender", "same_vs_costeff", "Chen et al., 2023 (SAME), RQ1, asked of COST-EFF (chapter 5)",
+          "an accuracy attack (PWWS) does not significantly reduce the slender models' efficiency",
+          "no significant reduction", SAME_VS_COSTEFF_SETTING + "; paired bootstrap of the efficiency-gain reduction",
+          _directional(("no significant change", "decrease"), _slender_attack("pwws", "efficiency_gain_reduction"))),
+    Claim("costeff_cheaper_under_same", "same_vs_costeff", "this book, chapter 5 (a question neither paper asks)",
+          "under SAME, COST-EFF still costs fewer FLOPs per example than the static slender model of its width",
+          "not reported", SAME_VS_COSTEFF_SETTING + "; paired interval of the FLOPs difference on the same sentences",
+          _directional(("beats",), lambda s: [("static - COST-EFF under SAME",
+                                               s["deployer"]["same"]["static_minus_costeff_adv_verdict"])],
+                       lambda s: s["deployer"]["same"]["saving_survives"])),
+    Claim("same_transfers_to_costeff", "same_vs_costeff", "this book, chapter 5 (a question neither paper asks)",
+          "SAME's texts crafted on the full-size model also slow the slender models down", "not reported",
+          SAME_VS_COSTEFF_SETTING, _directional(("increase",), lambda s: [
+              (victim_label(k), t.get("verdict")) for k, t in s.get("transfer", {}).items()
+              if k.startswith("entropy->")])),
 )
 
 

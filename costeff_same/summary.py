@@ -24,6 +24,7 @@ from costeff_same.chapters.accuracy_attacks import (
 from costeff_same.chapters.costeff import costeff_config, costeff_summary
 from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary
 from costeff_same.chapters.same import same_config, same_summary_section
+from costeff_same.chapters.same_vs_costeff import same_vs_costeff_config, same_vs_costeff_summary
 from costeff_same.engine.results import is_cached, load_result, no_nan
 from costeff_same.foundations.config import StageConfig, load_profile
 from costeff_same.reproduction import claims_frame, reproduction_section
@@ -46,6 +47,8 @@ SECTIONS: dict[str, Section] = {
     "accuracy_attacks": Section("03_accuracy_attacks", "accuracy_attacks", accuracy_attacks_config,
                                 accuracy_attacks_summary),
     "same": Section("04_same", "same", same_config, same_summary_section),
+    "same_vs_costeff": Section("05_same_vs_costeff", "same_vs_costeff", same_vs_costeff_config,
+                               same_vs_costeff_summary),
 }
 
 

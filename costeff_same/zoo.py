@@ -5,6 +5,8 @@
 - :func:`trained_model`: one fine-tuned multi-exit model (trained once through
   :func:`costeff_same.engine.training.train`, then loaded from the results cache).
 - :func:`load_entry_model`: the model a cached stage saved in its work folder.
+- :class:`StageModel` and :func:`victim_model`: a model named by the stage that saved it
+  (COST-EFF's models, which chapter 5 attacks), beside chapter 1's :class:`TrainedModelConfig`.
 
 Chapter 1's two victims and their operating points are in :mod:`costeff_same.victims`;
 COST-EFF's models in :mod:`costeff_same.compression.pipeline`; the sentences the attacks
@@ -13,6 +15,7 @@ attack in :mod:`costeff_same.attacks.sentences`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,9 @@ from typing import Any
 from costeff_same.core.backbones import load_backbone, load_tokenizer
 from costeff_same.core.data import Encoded, TaskData, load_task, subsample
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification, from_backbone
-from costeff_same.engine.results import load_or_run, stage
+from costeff_same.engine.results import load_entry, load_or_run, stage
 from costeff_same.engine.training import set_threads, train
-from costeff_same.foundations.config import DataConfig, TrainedModelConfig
+from costeff_same.foundations.config import DataConfig, StageConfig, TrainedModelConfig, backbone_field
 from costeff_same.foundations.storage import atomic
 
 
@@ -85,3 +88,59 @@ def trained_model(cfg: TrainedModelConfig) -> tuple[MultiExitBertForSequenceClas
     """The fine-tuned model of ``cfg`` (trained once, then loaded from the cache) and its record."""
     record = load_or_run("model", cfg, _train_model, seed=cfg.train.seed)
     return load_entry_model(record), record
+
+
+@dataclasses.dataclass(frozen=True)
+class StageModel(StageConfig):
+    """A model that a cached stage saved (``work/model`` of its entry), named by the stage and
+    its entry key, with the data and the backbone it was trained on.
+
+    It is how an attack names a victim that is not one of chapter 1's trained models (those
+    are :class:`TrainedModelConfig`): COST-EFF's slender model, its TA and its ablations
+    (chapter 5). The entry key covers the stage's config and code, so a unit that attacks
+    the model is recomputed when either changes.
+
+    Attributes:
+        stage: the stage's registered name (``costeff_recover``, ``costeff_ta``, ...).
+        entry: its :func:`~costeff_same.engine.results.entry_key`.
+        data: the task the model was trained on (the attacks draw its test sentences).
+        backbone: the backbone whose tokenizer the model reads.
+    """
+
+    stage: str
+    entry: str
+    data: DataConfig
+    backbone: str = backbone_field("minilm-l6")
+
+    def label(self) -> str:
+        """``<stage> <entry>``."""
+        return f"{self.stage} {self.entry}"
+
+
+#: what an attack can attack: one of chapter 1's trained models or a model a stage saved
+VictimModel = TrainedModelConfig | StageModel
+
+
+def entry_model(record: dict[str, Any], data: DataConfig, backbone: str) -> StageModel:
+    """The :class:`StageModel` of the model a cached stage's record (from
+    :func:`~costeff_same.engine.results.load_or_run`) saved in its entry."""
+    stage_name, key = Path(record["_entry"]).name.rsplit("-", 1)
+    return StageModel(stage=stage_name, entry=key, data=data, backbone=backbone)
+
+
+def victim_model(victim: VictimModel) -> MultiExitBertForSequenceClassification:
+    """The model ``victim`` names, in eval mode: chapter 1's trained once and then read from
+    the cache; a :class:`StageModel`'s read from its stage's entry.
+
+    Raises:
+        FileNotFoundError: for a :class:`StageModel` whose entry is not in the cache (its
+            stage must run first).
+    """
+    if isinstance(victim, TrainedModelConfig):
+        return trained_model(victim)[0]
+    return load_entry_model(load_entry(victim.stage, victim.entry))
+
+
+def victim_backbone(victim: VictimModel) -> str:
+    """The backbone whose tokenizer ``victim`` reads."""
+    return victim.train.backbone if isinstance(victim, TrainedModelConfig) else victim.backbone

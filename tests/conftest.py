@@ -55,3 +55,19 @@ def spread_victim(model, tokenizer, texts, batch_size):
         first = model(**batch).exit_logits[0]
     return MultiExitVictim(model, tokenizer, ExitPolicy("entropy", float(entropy(first).median())),
                            max_length=32, batch_size=batch_size)
+
+
+def slender_flops_by_hand(heads_per_layer, ffn_per_layer, n, hidden, num_labels, head_size, rank):
+    """FLOPs through each exit (``(L,)`` list) of a ``costeff``-style slender model at ``n``
+    tokens, counted by hand as ``torch.utils.flop_counter`` counts them: 2 per multiply-add
+    of every matmul (the factorised embedding's projection, Q, K, V, the attention output, the
+    FFN, the exit classifier on the CLS state). The counter does not register PyTorch's CPU
+    attention kernel, so the attention-score and attention-value products are left out."""
+    expected, total = [], 2 * n * rank * hidden
+    for heads, ffn in zip(heads_per_layer, ffn_per_layer):
+        w = heads * head_size
+        total += 2 * n * hidden * w * 3 + 2 * n * w * hidden
+        total += 2 * n * hidden * ffn * 2
+        total += 2 * hidden * num_labels
+        expected.append(total)
+    return expected

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import slender_flops_by_hand
 
 from costeff_same.compression.distill import (
     LossSpec,
@@ -178,14 +179,7 @@ def test_flops_of_a_slender_model_match_a_hand_count(seq_len):
     measured count; the hand count below leaves them out too.
     """
     model = MultiExitBertForSequenceClassification(slender_config()).eval()
-    n, H, C, d, r = seq_len, 32, 3, 8, 8
-    expected, total = [], 2 * n * r * H                      # factorised embedding projection
-    for heads, ffn in zip(SLENDER["heads_per_layer"], SLENDER["ffn_per_layer"]):
-        w = heads * d
-        total += 2 * n * H * w * 3 + 2 * n * w * H          # Q, K, V, attention output
-        total += 2 * n * H * ffn * 2                         # FFN in and out
-        total += 2 * H * C                                   # the exit classifier (CLS only)
-        expected.append(total)
+    expected = slender_flops_by_hand(SLENDER["heads_per_layer"], SLENDER["ffn_per_layer"], seq_len, 32, 3, 8, 8)
     assert cumulative_flops(model, seq_len).tolist() == expected
 
 

@@ -24,7 +24,8 @@ from costeff_same.attacks.units import attack_all, load_victim, summarize
 from costeff_same.core.metrics import efficiency_change
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
-from costeff_same.foundations.config import ConfigError, StageConfig, TrainedModelConfig
+from costeff_same.foundations.config import ConfigError, StageConfig
+from costeff_same.zoo import VictimModel
 
 #: ablation name -> the settings it changes (Chen et al., 2023, section 5; each on ``ablation_examples`` sentences)
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -101,8 +102,8 @@ class SameUnitConfig(StageConfig):
     """One SAME variant against one victim at one operating point (a cached unit).
 
     Attributes:
-        victim: the trained model of chapter 1.
-        victim_name: ``entropy`` or ``patience``.
+        victim: the trained model of chapter 1, or a model a stage saved (chapter 5's).
+        victim_name: its name in the chapter (``entropy``, ``patience``, ``costeff``, ...).
         policy: the exit policy name.
         policy_value: its threshold (entropy, nats) or patience (layers).
         variant: ``same`` or an ablation of :data:`ABLATIONS`.
@@ -113,7 +114,7 @@ class SameUnitConfig(StageConfig):
         store_candidates: keep the texts sent to the model (for ``benchmarks/same_scoring.py``).
     """
 
-    victim: TrainedModelConfig
+    victim: VictimModel
     victim_name: str
     policy: str
     policy_value: float

@@ -30,9 +30,9 @@ from costeff_same.core.statistics import efficacy_interval, mean_interval, reduc
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
 from costeff_same.foundations import progress
-from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig, TrainedModelConfig
+from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig
 from costeff_same.foundations.registry import RECIPES
-from costeff_same.zoo import trained_model
+from costeff_same.zoo import VictimModel, victim_backbone, victim_model
 
 #: TextFooler's word-embedding threshold (Jin et al., 2020), set in counter-fitted space
 PAPER_MIN_COS_SIM = 0.5
@@ -54,20 +54,19 @@ class RecordingVictim(MultiExitVictim):
         return super()._run(texts, all_exits)
 
 
-def load_victim(model: TrainedModelConfig, policy: str, policy_value: float, batch_size: int,
+def load_victim(model: VictimModel, policy: str, policy_value: float, batch_size: int,
                 recording: bool = False) -> MultiExitVictim:
     """The zoo's model of ``model`` behind exit policy ``policy`` at ``policy_value``.
 
     Args:
-        model: the cached trained model.
+        model: chapter 1's trained model, or a model a cached stage saved (:class:`~costeff_same.zoo.StageModel`).
         policy: ``entropy``, ``patience`` or ``maxprob``; ``policy_value`` its threshold
             (nats) or patience (layers).
         batch_size: texts per model forward.
         recording: a :class:`RecordingVictim` that logs the texts it scores.
     """
-    net, _ = trained_model(model)
     cls = RecordingVictim if recording else MultiExitVictim
-    return cls(net, load_tokenizer(model.train.backbone), ExitPolicy(policy, policy_value),
+    return cls(victim_model(model), load_tokenizer(victim_backbone(model)), ExitPolicy(policy, policy_value),
                max_length=model.data.max_length, batch_size=batch_size)
 
 
@@ -86,8 +85,8 @@ class AccuracyAttackUnitConfig(StageConfig):
     """One recipe against one victim at one operating point (a cached unit).
 
     Attributes:
-        victim: the trained model of chapter 1.
-        victim_name: ``entropy`` or ``patience``.
+        victim: the trained model of chapter 1, or a model a stage saved (chapter 5's).
+        victim_name: its name in the chapter (``entropy``, ``patience``, ``costeff``, ...).
         policy: the exit policy name.
         policy_value: its threshold (entropy, nats) or patience (layers).
         recipe: ``pwws``, ``textfooler`` or ``deepwordbug``.
@@ -99,7 +98,7 @@ class AccuracyAttackUnitConfig(StageConfig):
         batch_size: texts per victim forward.
     """
 
-    victim: TrainedModelConfig
+    victim: VictimModel
     victim_name: str
     policy: str
     policy_value: float

@@ -41,14 +41,15 @@ import numpy as np
 
 from costeff_same import verdicts
 from costeff_same.attacks.same_units import ABLATIONS, SameSettings, SameUnitConfig, run_same_unit, same_summary
+from costeff_same.attacks.transfer import replay, unit_texts
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
-from costeff_same.core.metrics import efficiency_change, time_inference
+from costeff_same.core.metrics import time_inference
 from costeff_same.core.statistics import reduction_difference_interval, reduction_interval
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.engine.training import set_threads
-from costeff_same.evaluation import exit_layers, paths_agreement
+from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import ConfigError, StageConfig, choice, load_profile
 from costeff_same.foundations.registry import VICTIMS
 from costeff_same.foundations.schema import Param, Schema
@@ -154,14 +155,6 @@ def same_config(**params: Any) -> SameConfig:
 
 # -- chapter 4 -------------------------------------------------------------------------------
 
-def _texts(unit: dict[str, Any], tokenizer, max_length: int) -> tuple[Encoded, Encoded, np.ndarray]:
-    """The unit's clean and adversarial sentences, encoded, and their labels."""
-    labels = [r["label"] for r in unit["results"]]
-    clean = Encoded.from_texts([r["original_text"] for r in unit["results"]], labels, tokenizer, max_length)
-    adv = Encoded.from_texts([r["perturbed_text"] for r in unit["results"]], labels, tokenizer, max_length)
-    return clean, adv, np.asarray(labels)
-
-
 def _timing(model, clean: Encoded, adv: Encoded, policy: ExitPolicy, cfg: SameConfig) -> dict[str, Any]:
     """Wall-clock of the deployed (batched early-exit) model on the clean and adversarial sets."""
     def timed(data: Encoded, p: ExitPolicy | None):
@@ -192,22 +185,6 @@ def _exits(results: list[dict[str, Any]]) -> dict[str, list[int]]:
             "adv_exit_layer": [r["perturbed_exit_layer"] for r in results]}
 
 
-def _transfer(source: dict[str, Any], model, policy: ExitPolicy, tokenizer, max_length: int, batch_size: int,
-              depth: int) -> dict[str, Any]:
-    """The sentences SAME crafted against one victim (``source``: its main unit), run through another."""
-    clean, adv, labels = _texts(source, tokenizer, max_length)
-    attacked = np.array([r["status"] != "skipped" for r in source["results"]])
-    c_layers, c_preds = exit_layers(model, clean, policy, batch_size)
-    a_layers, a_preds = exit_layers(model, adv, policy, batch_size)
-    return {
-        "efficiency": efficiency_change(c_layers, a_layers, depth),
-        "efficiency_attacked": efficiency_change(c_layers[attacked], a_layers[attacked], depth),
-        "accuracy_before": float(np.mean(c_preds == labels)), "accuracy_after": float(np.mean(a_preds == labels)),
-        "success_rate_on_target": float(np.mean(a_layers[attacked] == depth)) if attacked.any() else None,
-        "clean_exit_layer": c_layers.tolist(), "adv_exit_layer": a_layers.tolist(),
-    }
-
-
 @stage("same")
 def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
     set_threads()
@@ -225,7 +202,7 @@ def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
         policies[name] = ExitPolicy(name, point["value"])
         models[name], _ = trained_model(cfg.multi_exit.victim(name))
         mains[name] = run_same_unit(cfg.unit(name, point["value"]))
-        clean, adv, _ = _texts(mains[name], tokenizer, max_length)
+        clean, adv, _ = unit_texts(mains[name], tokenizer, max_length)
         # the fast scoring path gives a full forward's exit layers (here on the final texts)
         agreement = {key: paths_agreement(models[name], data, policies[name], cfg.batch_size)
                      for key, data in (("clean", clean), ("adversarial", adv))}
@@ -236,8 +213,8 @@ def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
                                 "ablations": _ablations(cfg, name, point["value"], main, depth)}
     if cfg.transfer and len(cfg.victims) == 2:
         out["transfer"] = {f"{s}->{t}": {"source": s, "target": t,
-                                         **_transfer(mains[s], models[t], policies[t], tokenizer, max_length,
-                                                     cfg.batch_size, depth)}
+                                         **replay(mains[s], models[t], policies[t], tokenizer, max_length,
+                                                  cfg.batch_size)}
                            for s, t in (cfg.victims, cfg.victims[::-1])}
     out["seconds"] = time.perf_counter() - started
     return no_nan(out)

@@ -196,6 +196,20 @@ def load_result(name: str, config: StageConfig) -> dict[str, Any]:
     return json.loads((entry / "result.json").read_text())
 
 
+def load_entry(name: str, key: str) -> dict[str, Any]:
+    """The stored record of the complete entry ``<name>-<key>``, ``key`` being an
+    :func:`entry_key` (so it names the config *and* the code that computed it).
+
+    Raises:
+        FileNotFoundError: when no complete, checksum-verified entry of that name and key exists.
+    """
+    entry = results_dir() / f"{name}-{key}"
+    if not _verify(entry):
+        raise FileNotFoundError(f"no complete result {entry.name} in {results_dir()}: run the stage that "
+                                f"computes it first (its chapter, or `costeff-same train`)")
+    return _read(entry)
+
+
 def load_or_run(
     name: str,
     config: StageConfig,

@@ -13,8 +13,8 @@ VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-s
 #: the same, short (inside a table cell)
 VICTIM_SHORT = {"entropy": "DeeBERT-style", "patience": "PABEE-style"}
 
-#: chapter 3's accuracy attack recipes
-RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug"}
+#: the attack recipes (chapter 3's accuracy attacks; SAME, chapters 4 and 5)
+RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug", "same": "SAME"}
 
 #: chapter 2's models (the static and depth-truncated baselines are named by :func:`costeff_label`)
 COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",
@@ -31,11 +31,13 @@ ABLATION_LABELS = {
 
 
 def victim_label(key: str, short: bool = False) -> str:
-    """Display name of a victim (``entropy`` -> "DeeBERT-style (entropy exit)"); a transfer pair
-    ``entropy->patience`` becomes "DeeBERT-style -> PABEE-style"."""
+    """Display name of a victim (``entropy`` -> "DeeBERT-style (entropy exit)", a chapter-2
+    model such as ``costeff`` by :func:`costeff_label`); a transfer pair ``entropy->patience``
+    becomes "DeeBERT-style -> PABEE-style"."""
     if "->" in key:
         return " -> ".join(victim_label(part, short=True) for part in key.split("->"))
-    return (VICTIM_SHORT if short else VICTIM_LABELS).get(key, key)
+    labels = VICTIM_SHORT if short else VICTIM_LABELS
+    return labels[key] if key in labels else costeff_label(key)
 
 
 def recipe_label(key: str) -> str:
