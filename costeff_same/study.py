@@ -1,8 +1,8 @@
 """The seed study: every chapter's stages once per seed, and the spread of the headline figures.
 
-``costeff-same study --profile default --seeds 0 1 2`` (``make study``) runs chapters 1-4
+``costeff-same study --profile default --seeds 0 1 2`` (``make study``) runs chapters 1-5
 under the profile with each seed in turn (:func:`with_seed`: chapters 1 and 2 train with it;
-chapters 3 and 4 attack that seed's victims and draw their sentences and random choices with
+chapters 3 to 5 attack that seed's models and draw their sentences and random choices with
 it). Every stage is cached as its own entry (a seed is part of every config), so a study
 resumes where it stopped and seed 0 of ``make book`` is shared. The study's aggregate record
 (``results/study/<profile>.json``, written atomically) lists the seeds that finished and
@@ -24,6 +24,7 @@ from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, run_
 from costeff_same.chapters.costeff import costeff_config, run_costeff
 from costeff_same.chapters.multi_exit import multi_exit_config, run_multi_exit
 from costeff_same.chapters.same import run_same, same_config
+from costeff_same.chapters.same_vs_costeff import run_same_vs_costeff, same_vs_costeff_config
 from costeff_same.engine.results import atomic_write_json
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.foundations.paths import results_dir
@@ -34,6 +35,7 @@ RUNNERS: dict[str, tuple[Callable[..., Any], Callable[[Any], dict[str, Any]]]] =
     "02_costeff": (costeff_config, run_costeff),
     "03_accuracy_attacks": (accuracy_attacks_config, run_accuracy_attacks),
     "04_same": (same_config, run_same),
+    "05_same_vs_costeff": (same_vs_costeff_config, run_same_vs_costeff),
 }
 
 
@@ -114,6 +116,10 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "accuracy_attacks": lambda s: {f"reduction {k}": v for k, v in _records(s, "efficiency_gain_reduction").items()},
     "same": lambda s: {"mean_efficiency_gain_reduction": s["mean_efficiency_gain_reduction"]}
     | {f"reduction {v}": s[v]["efficiency_gain_reduction"] for v in ("entropy", "patience") if v in s},
+    "same_vs_costeff": lambda s: {f"reduction {name}/{attack}": row["efficiency_gain_reduction"]
+                                  for name, v in s["victims"].items() for attack, row in v["attacks"].items()}
+    | {f"saving that survives {attack}": (d.get("saving_survives") or {}).get("estimate", np.nan)
+       for attack, d in s["deployer"].items()},
 }
 
 
