@@ -73,18 +73,51 @@ def test_batched_early_exit_agrees_with_simulation(tiny_backbone, tokenizer, kin
         full = tiny_model(**enc).exit_logits
     policy = _policy(kind, full)
     expected = simulate_exits(full, policy)
-    layers, preds = [], []
+    layers, preds, logits = [], [], []
     for start in range(0, len(TEXTS), batch_size):
         part = {k: v[start:start + batch_size] for k, v in enc.items()}
         out = early_exit_forward(tiny_model, part["input_ids"], part["attention_mask"], policy,
                                  part["token_type_ids"])
         layers.append(out.exit_layer.numpy())
         preds.append(out.logits.argmax(-1).numpy())
+        logits.append(out.logits.numpy())
     layers, preds = np.concatenate(layers), np.concatenate(preds)
     assert np.array_equal(layers, expected.exit_layer)
     assert np.array_equal(preds, expected.predictions)
+    np.testing.assert_allclose(np.concatenate(logits), expected.logits, rtol=0, atol=1e-5)
     if kind in ("entropy", "maxprob"):  # the threshold really spreads examples over layers
         assert len(set(layers.tolist())) >= 2
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_batched_early_exit_cuts_padding_only_where_no_remaining_row_needs_it(tiny_backbone, tokenizer, side):
+    """Rows of very different lengths: once the long row leaves, the short rows run on fewer
+    columns; with left padding nothing may be cut. Either way the logits are the full forward's."""
+    tokenizer.padding_side = side
+    try:
+        enc = tokenizer(["a b c d e f g h i j k l m n o p", "a b", "c d"], padding=True, return_tensors="pt")
+    finally:
+        tokenizer.padding_side = "right"
+    for seed in range(50):  # exits seeded until the long row is the most confident at layer 1
+        tiny_model = from_backbone(tiny_backbone.model, 2, "deebert", seed=seed).eval()
+        with torch.no_grad():
+            full = tiny_model(**enc).exit_logits
+        first = entropy(full[0])
+        if first[0] < first[1:].min():
+            break
+    policy = ExitPolicy("entropy", float(first[0] + first[1:].min()) / 2)  # only the long row exits at layer 1
+    assert simulate_exits(full, policy).exit_layer[0] == 1 and first[0] < first[1:].min()
+    widths = []
+    layer = tiny_model.layer_forward
+    tiny_model.layer_forward = lambda i, hidden, bias: (widths.append(hidden.shape[1]), layer(i, hidden, bias))[1]
+    out = early_exit_forward(tiny_model, enc["input_ids"], enc["attention_mask"], policy, enc["token_type_ids"])
+    expected = simulate_exits(full, policy)
+    assert np.array_equal(out.exit_layer.numpy(), expected.exit_layer)
+    np.testing.assert_allclose(out.logits.numpy(), expected.logits, rtol=0, atol=1e-5)
+    if side == "right":
+        assert widths[0] == enc["input_ids"].shape[1] and max(widths[1:]) < widths[0]
+    else:
+        assert set(widths) == {enc["input_ids"].shape[1]}
 
 
 def test_exit_stats():

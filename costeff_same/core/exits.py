@@ -156,7 +156,10 @@ def early_exit_forward(
 
     After each layer the exit of the still-active rows is evaluated; rows that exit are
     recorded and removed from the batch, so layer ``k`` runs only on the rows whose exit
-    layer is >= ``k``.
+    layer is >= ``k``. When rows leave, the padding columns that no remaining row needs
+    are cut off (right padding, as the tokenizers here pad) and the attention mask is
+    rebuilt once for the smaller batch; while no row leaves, the layers reuse it. A
+    batch without padding runs attention unmasked (``attention_bias`` is None).
 
     Args:
         model: the multi-exit model (put it in eval mode first).
@@ -177,14 +180,25 @@ def early_exit_forward(
     out_logits = torch.empty(batch, model.num_labels)
     exit_layer = torch.full((batch,), depth, dtype=torch.long)
     mask = attention_mask
+    bias = model.attention_bias(mask, hidden)
     for i in range(depth):
-        hidden = model.layer_forward(i, hidden, model.attention_bias(mask, hidden))
+        hidden = model.layer_forward(i, hidden, bias)
         logits = model.exit_forward(i, hidden, mask)
-        exits = policy.step(logits, state) if i < depth - 1 else torch.ones(len(rows), dtype=torch.bool)
+        if i == depth - 1:
+            out_logits[rows] = logits.float()
+            break
+        exits = policy.step(logits, state)
+        leaving = int(exits.sum())  # the one host read per layer: the batch's next shape needs it
+        if leaving == 0:
+            continue
         out_logits[rows[exits]] = logits[exits].float()
         exit_layer[rows[exits]] = i + 1
-        keep = ~exits
-        if not keep.any():
+        if leaving == len(rows):
             break
+        keep = ~exits
         rows, hidden, mask, state = rows[keep], hidden[keep], mask[keep], policy.subset(state, keep)
+        length = int(mask.sum(1).max())
+        if length < mask.shape[1] and not mask[:, length:].any():
+            hidden, mask = hidden[:, :length], mask[:, :length]
+        bias = model.attention_bias(mask, hidden)
     return MultiExitOutput(logits=out_logits, exit_layer=exit_layer)
