@@ -221,9 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn, help_text: str, sets: bool = True) -> argparse.ArgumentParser:
+    def add(name: str, fn, help_text: str, sets: bool = True, profile: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--profile", default="default", choices=PROFILES, help="parameter profile (configs/*.yaml)")
+        if profile:
+            p.add_argument("--profile", default="default", choices=PROFILES,
+                           help="parameter profile (configs/*.yaml)")
         if sets:
             p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                            help="override one notebook parameter of the profile")
@@ -260,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),
                       help="auto: nltk.download when online, else Debian's packages")
     site = add("check-site", cmd_check_site, "open every page of the built book in headless Chromium with the "
-               "network off and report what a reader would see broken", sets=False)
+               "network off and report what a reader would see broken", sets=False, profile=False)
     site.add_argument("--html", default="_build/html", help="the built site (default: _build/html)")
     site.add_argument("--page", action="append", default=[], metavar="PATH",
                       help="only this page, relative to --html (repeatable), e.g. book/methods.html")

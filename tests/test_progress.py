@@ -52,6 +52,17 @@ def test_a_log_shows_the_rate_and_time_left_when_updates_are_frequent(tmp_path, 
     assert any(re.search(r"<00:0\d, +[\d.]+(s/step|step/s)", b) for b in bars)   # time left, then the rate
 
 
+def test_a_stage_line_after_another_processs_bar_status_stays_a_line_of_its_own(tmp_path, monkeypatch):
+    path = tmp_path / "progress.txt"
+    monkeypatch.setenv(PROGRESS_ENV, str(path))
+    out = io.StringIO()
+    with Relay(path, target=out, poll=0.05, log_interval=0):
+        with open(path, "a") as worker:           # a worker's bar status: no newline after it
+            worker.write("\r  train event 3:  14%| 3/21 [00:02<00:15,  1.16step/s]")
+        progress.line("stage model-1 (deebert): read from the cache")
+    assert "stage model-1 (deebert): read from the cache" in out.getvalue().splitlines()
+
+
 def test_a_terminal_draws_the_bar_in_place(tmp_path, monkeypatch):
     out = _relay_child(tmp_path, monkeypatch, FakeTerminal())
     assert "\r\x1b[Ktrain stage 1" in out
@@ -70,3 +81,13 @@ def test_without_the_variable_or_a_terminal_nothing_is_written(monkeypatch, caps
 @pytest.mark.parametrize("seconds, text", [(3, "3 s"), (150, "2.5 min"), (7200, "2.0 h")])
 def test_duration(seconds, text):
     assert progress.duration(seconds) == text
+
+
+def test_stage_counts_read_the_stage_lines_only(tmp_path, monkeypatch):
+    path = tmp_path / "progress.txt"
+    monkeypatch.setenv(PROGRESS_ENV, str(path))
+    for title, event in (("stage a", "computing"), ("stage a", "done"), ("stage b", "read"), ("stage c", "waited")):
+        progress.stage_line(title, event, 3.0)
+    with open(path, "a") as handle:
+        handle.write("\r  attack pwws: read from the cache |  3/8 [00:02<00:04]\n")   # not a stage line
+    assert progress.stage_counts(path) == {"computed": 1, "read": 2}

@@ -65,12 +65,19 @@ def bar(iterable: Iterable | None = None, *, desc: str, total: int | None = None
 
 
 def line(message: str) -> None:
-    """Write one permanent line to :func:`stream` (nothing when there is none)."""
+    """Write one permanent line to :func:`stream` (nothing when there is none).
+
+    The line starts with a carriage return and a clear-to-end-of-line, so it never continues
+    a bar's last status, even one that another process (a stage-graph worker) drew into the
+    same progress file just before.
+    """
     out = stream()
     if out is not None:
-        out.write(message + "\n")
+        out.write("\r\x1b[K" + message + "\n")
         out.flush()
 
+
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 #: what a stage line says after the stage's name, by event
 STAGE_EVENTS = {"read": "read from the cache", "waited": "read from the cache (another run computed it)",
@@ -89,11 +96,13 @@ def stage_line(title: str, event: str, seconds: float | None = None) -> None:
 
 
 def stage_counts(path: Path) -> dict[str, int]:
-    """``{"computed": n, "read": n}``: the stages a progress file says were computed and read."""
-    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    """``{"computed": n, "read": n}``: the stages a progress file says were computed and read
+    (a stage another run computed while this one waited counts as read)."""
+    lines = [_CONTROL.sub("", text) for text in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
     done = ": " + STAGE_EVENTS["done"].split("{")[0]
-    return {"computed": sum(done in text for text in lines),
-            "read": sum(": " + STAGE_EVENTS["read"] in text for text in lines)}
+    read = tuple(": " + STAGE_EVENTS[event] for event in ("read", "waited"))
+    return {"computed": sum(text.startswith("stage ") and done in text for text in lines),
+            "read": sum(text.startswith("stage ") and text.endswith(read) for text in lines)}
 
 
 def duration(seconds: float) -> str:
@@ -104,8 +113,6 @@ def duration(seconds: float) -> str:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
 
-
-_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class Relay:
