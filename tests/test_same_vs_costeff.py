@@ -140,3 +140,19 @@ def test_the_config_names_bad_victims_attacks_and_static_models():
         same_vs_costeff_config(**{**params, "static": "static_h9"})
     with pytest.raises(ConfigError, match="max_length"):
         same_vs_costeff_config(**{**params, "max_length": 7})
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default"])
+def test_the_reference_is_attacked_by_chapter_3s_and_4s_own_units(profile):
+    from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config
+    from costeff_same.chapters.same import same_config
+
+    profiles = load_profile(profile)
+    cfg = same_vs_costeff_config(**profiles["05_same_vs_costeff"])
+    chapter3 = accuracy_attacks_config(**profiles["03_accuracy_attacks"])
+    chapter4 = same_config(**profiles["04_same"])
+    reference = cfg.multi_exit.victim("entropy")
+    assert cfg.same_unit(reference, "entropy", 0.25).key_data() == chapter4.unit("entropy", 0.25).key_data()
+    if profile == "default":                   # the smoke profile attacks fewer sentences in chapter 3
+        assert cfg.pwws_unit(reference, "entropy", 0.25).key_data() == \
+            chapter3.units("entropy", "pwws", 0.25)[0].key_data()
