@@ -105,8 +105,9 @@ def _from_nltk(timeout: float) -> bool:
     socket.setdefaulttimeout(timeout)
     said = io.StringIO()  # NLTK prints its own error lines; one line of ours replaces them
     try:
-        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-            ok = nltk.download("wordnet", download_dir=str(root), quiet=True, raise_on_error=False)
+        with contextlib.redirect_stdout(said):
+            ok = nltk.download("wordnet", download_dir=str(root), quiet=True, raise_on_error=False,
+                               print_error_to=said)
     except Exception:  # noqa: BLE001 - any network failure means "try the next source"
         ok = False
     finally:
