@@ -2,6 +2,7 @@
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,7 +66,8 @@ def test_local_file_errors(tmp_path):
     bad.write_text('{"text": "a", "label": 1}\n{not json')
     with pytest.raises(DataError, match="cannot be parsed"):
         load_local(bad, 0)
-    with pytest.raises(DataError, match=r"lacks column\(s\) \['label'\]"):
+    layouts = r"accepted layouts \(text\[, pair\], label\): text/text_pair/label; text/label; .*sentence/label"
+    with pytest.raises(DataError, match=r"no known column layout; found columns \['text', 'y'\]; " + layouts):
         load_local(_write(tmp_path / "nolabel.csv", [{"text": "x", "y": 1}] * 20, "csv"), 0)
     with pytest.raises(DataError, match="label 5 at row 3 is outside the label set; accepted: an integer in 0..1"):
         load_local(_write(tmp_path / "l.csv", rows[:3] + [{"text": "x", "label": 5}] + rows[4:], "csv"), 0,
@@ -75,6 +77,42 @@ def test_local_file_errors(tmp_path):
     empty = rows[:4] + [{"text": "   ", "label": 0}] + rows[5:]
     with pytest.raises(DataError, match=r"empty or whitespace-only 'text' at row\(s\) \[4\]"):
         load_local(_write(tmp_path / "e.jsonl", empty, "jsonl"), 0)
+
+
+@pytest.mark.parametrize("layout", [("sentence", None, "label"), ("sentence1", "sentence2", "label"),
+                                    ("question", "sentence", "label"), ("question1", "question2", "label"),
+                                    ("question1", "question2", "is_duplicate"), ("premise", "hypothesis", "label"),
+                                    ("#1 String", "#2 String", "Quality")])
+@pytest.mark.parametrize("kind", ["tsv", "csv"])
+def test_glue_layouts_load_by_their_column_names_with_a_byte_order_mark(tmp_path, layout, kind):
+    text, pair, label = layout
+    rows = [{"id": i, text: f'he said "first {i}', **({pair: f"second {i}'s"} if pair else {}), label: i % 2}
+            for i in range(20)]
+    if kind == "csv":                              # a csv quotes by its rules; GLUE's tsv files quote nothing
+        rows = [{k: v.replace('"', "") if isinstance(v, str) else v for k, v in r.items()} for r in rows]
+    path = _write(tmp_path / f"glue.{kind}", rows, kind)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())    # GLUE's files start with a UTF-8 BOM
+    task = load_local(path, seed=0)
+    assert task.has_pairs == (pair is not None)
+    assert task.split_record["columns"] == {"text": text, "text_pair": pair, "label": label}
+    texts = sorted(t for split in task.splits.values() for t in split["text"])
+    assert texts == sorted(str(r[text]) for r in rows)                 # quotes kept, nothing lost to the BOM
+    if pair:
+        assert sorted(p for split in task.splits.values() for p in split["text_pair"]) == \
+            sorted(r[pair] for r in rows)
+
+
+MRPC = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue" / "MRPC" / "dev.tsv"
+
+
+@pytest.mark.skipif(not MRPC.is_file(), reason=f"the shared MRPC files are not beside the project ({MRPC})")
+def test_glues_own_mrpc_file_loads():
+    task = load_local(MRPC, seed=0)
+    assert task.has_pairs and task.num_labels == 2
+    assert task.split_record["n_total"] == 408
+    labels = [y for split in task.splits.values() for y in split["label"]]
+    assert sum(labels) == 279                                         # the README's 279 paraphrases
+    assert not any(t.startswith("\ufeff") for split in task.splits.values() for t in split["text"])
 
 
 def test_unknown_task_names_the_accepted_ones():

