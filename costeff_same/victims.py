@@ -115,6 +115,7 @@ MULTI_EXIT_SCHEMA = Schema("01_multi_exit", {
     "learning_rate": Param("float", 'peak learning rate (linear warm-up over 10% of steps, then linear decay)'),
     "exit_learning_rate": Param("float", "learning rate of DeeBERT's stage 2"),
     "exit_pooling": Param("str", 'what each exit reads: cls (the papers) or mean (MiniLM is a mean-pooling encoder)'),
+    "precision": Param("str", "training forward pass: fp32, or bf16 autocast (float32 weights; evaluation fp32)"),
     "entropy_thresholds": Param("list[float]", 'sweep (nats)'),
     "patience_values": Param("list[int]", 'patience sweep (layers)'),
     "tolerance": Param("float", 'operating point: lose at most this much validation metric against the last exit'),
@@ -132,7 +133,7 @@ def multi_exit_config(**params: Any) -> MultiExitExperimentConfig:
     """
     p = MULTI_EXIT_SCHEMA.complete(params)
     data = DataConfig.from_dict(pick(p, DATA_KEYS))
-    common = pick(p, ("backbone", "seed", "batch_size", "learning_rate", "epochs", "exit_pooling"))
+    common = pick(p, ("backbone", "seed", "batch_size", "learning_rate", "epochs", "exit_pooling", "precision"))
     entropy = TrainConfig.from_dict({**common, "exit_style": "deebert", "regime": "two_stage",
                                      **pick(p, ("exit_epochs", "exit_learning_rate"))})
     patience = TrainConfig.from_dict({**common, "exit_style": "pabee", "regime": "weighted"})

@@ -55,6 +55,7 @@ batch_size: int = 32  # examples per training step
 learning_rate: float = 5e-05  # peak learning rate (linear warm-up over 10% of steps, then linear decay)
 exit_learning_rate: float = 0.0005  # learning rate of DeeBERT's stage 2
 exit_pooling: str = "mean"  # what each exit reads: cls (the papers) or mean (MiniLM is a mean-pooling encoder)
+precision: str = "bf16"  # training forward pass: fp32, or bf16 autocast (float32 weights; evaluation fp32)
 entropy_thresholds: list[float] = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]  # sweep (nats)  # noqa: E501 (a long default)
 patience_values: list[int] = [1, 2, 3, 4, 5]  # patience sweep (layers)
 tolerance: float = 0.01  # operating point: lose at most this much validation metric against the last exit

@@ -65,6 +65,7 @@ teacher_exit_epochs: int = 2  # chapter 1's DeeBERT stage 2 (the teacher's own e
 teacher_learning_rate: float = 5e-05  # teacher fine-tuning learning rate (as chapter 1)
 teacher_exit_learning_rate: float = 0.0005  # chapter 1's DeeBERT stage-2 learning rate
 exit_pooling: str = "mean"  # what every exit reads: cls (the paper) or mean (MiniLM is a mean-pooled encoder)
+precision: str = "bf16"  # training forward passes (teacher as chapter 1, every stage): fp32 or bf16 autocast
 ta_init: str = "teacher"  # TA starts from: teacher (its fine-tuned encoder) or backbone (pre-trained)
 ta_representation_epochs: float = 0.0  # TA hidden-state-only distillation epochs
 ta_prediction_epochs: float = 1.0  # TA prediction distillation epochs

@@ -248,6 +248,7 @@ def test_the_configs_library_defaults_agree_with_the_default_profile():
     from costeff_same.chapters.accuracy_attacks import AccuracyAttacksConfig
     from costeff_same.chapters.costeff import CostEffExperimentConfig
     from costeff_same.chapters.same import SameConfig
+    from costeff_same.chapters.same_vs_costeff import SameVsCostEffConfig
     from costeff_same.compression.stages import DistillConfig, SlenderizeConfig
     from costeff_same.foundations.config import DataConfig, TrainConfig
     from costeff_same.victims import MultiExitExperimentConfig
@@ -255,7 +256,8 @@ def test_the_configs_library_defaults_agree_with_the_default_profile():
     profile = load_profile("default")
     classes = {"01_multi_exit": (TrainConfig, DataConfig, MultiExitExperimentConfig),
                "02_costeff": (SlenderizeConfig, DistillConfig, CostEffExperimentConfig, DataConfig, TrainConfig),
-               "03_accuracy_attacks": (AccuracyAttacksConfig,), "04_same": (SameSettings, SameConfig)}
+               "03_accuracy_attacks": (AccuracyAttacksConfig,), "04_same": (SameSettings, SameConfig),
+               "05_same_vs_costeff": (SameVsCostEffConfig,)}
     disagree = []
     for chapter, kinds in classes.items():
         for kind in kinds:

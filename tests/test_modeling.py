@@ -136,3 +136,19 @@ def test_mean_pooling_exit_ignores_padding(tiny_backbone, tokenizer):
         model.exit_forward(0, torch.zeros(1, 4, 32))
     with pytest.raises(ValueError, match="unknown exit_pooling 'max'; accepted: cls, mean"):
         MultiExitBertConfig(exit_pooling="max")
+
+
+def test_mask_dropout_keeps_the_distribution_of_dropout_and_replaces_every_dropout(tiny_model):
+    from costeff_same.core.modeling import MaskDropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    drop = MaskDropout(0.1).train()
+    y = drop(x)
+    kept = (y != 0).float().mean().item()
+    assert abs(kept - 0.9) < 0.005                                  # each element kept with probability 0.9
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.9))
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(MaskDropout(1.0).train()(x), torch.zeros_like(x))
+    assert not [m for m in tiny_model.modules() if type(m) is torch.nn.Dropout]
+    assert sum(isinstance(m, MaskDropout) for m in tiny_model.modules()) >= 1 + 3 * tiny_model.num_layers

@@ -114,6 +114,40 @@ def test_training_is_deterministic(tmp_path, tiny_backbone, splits):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
+def test_bf16_training_runs_its_forward_under_autocast_and_stays_close_to_fp32(tmp_path, tiny_backbone, splits):
+    """bf16 autocast changes the numbers a little, not the outcome: the same data order and
+    dropout masks, the weights stay float32, and the trained exits' metric is close."""
+    train_data, test_data = splits
+    seen = []
+    models = {}
+    for precision in ("fp32", "bf16"):
+        cfg = TrainConfig(backbone="tiny-random", regime="joint", epochs=2, batch_size=8, learning_rate=1e-3,
+                          precision=precision)
+        model = _fresh(tiny_backbone, "pabee")
+        layer = model.bert.encoder.layer[0].intermediate.dense
+        hook = layer.register_forward_hook(lambda m, i, o: seen.append((precision, o.dtype)))
+        train(model, train_data, cfg, tmp_path / precision)
+        hook.remove()
+        models[precision] = model
+    assert {dtype for p, dtype in seen if p == "fp32"} == {torch.float32}
+    assert {dtype for p, dtype in seen if p == "bf16"} == {torch.bfloat16}
+    assert all(v.dtype == torch.float32 for v in models["bf16"].state_dict().values() if v.is_floating_point())
+    a, b = (models[p].state_dict() for p in ("fp32", "bf16"))
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    drift = max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point())
+    assert drift < 0.05                                      # learning rate 1e-3, 10 steps: a small drift
+
+
+def test_an_unknown_precision_is_refused_with_the_accepted_ones():
+    from costeff_same.compression.stages import DistillConfig
+    from costeff_same.foundations.config import ConfigError
+
+    with pytest.raises(ConfigError, match="precision.*fp16.*accepted: fp32, bf16"):
+        TrainConfig(precision="fp16")
+    with pytest.raises(ConfigError, match="precision.*fp16.*accepted: fp32, bf16"):
+        DistillConfig(precision="fp16")
+
+
 @pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
 def test_a_bad_thread_count_is_refused_with_its_value(monkeypatch, value):
     monkeypatch.setenv("COSTEFF_SAME_THREADS", value)

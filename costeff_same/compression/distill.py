@@ -78,9 +78,9 @@ def hidden_mse(student_states: Sequence[torch.Tensor], teacher_states: Sequence[
     if len(teacher_states) < len(student_states):
         raise ValueError(f"the teacher has {len(teacher_states)} hidden states, the student "
                          f"{len(student_states)}: a student cannot be deeper than its teacher")
-    mask = attention_mask.to(student_states[0].dtype)
+    mask = attention_mask.float()           # float32 whatever the states' dtype (bf16 autocast)
     tokens = mask.sum().clamp_min(1.0)
-    total = student_states[0].new_zeros(())
+    total = student_states[0].new_zeros((), dtype=torch.float32)
     for s, t in zip(student_states, teacher_states):
         if s.shape != t.shape:
             raise ValueError(f"student state {tuple(s.shape)} and teacher state {tuple(t.shape)} differ")

@@ -136,6 +136,7 @@ COSTEFF_SCHEMA = Schema("02_costeff", {
     "teacher_learning_rate": Param("float", 'teacher fine-tuning learning rate (as chapter 1)'),
     "teacher_exit_learning_rate": Param("float", "chapter 1's DeeBERT stage-2 learning rate"),
     "exit_pooling": Param("str", 'what every exit reads: cls (the paper) or mean (MiniLM is a mean-pooled encoder)'),
+    "precision": Param("str", "training forward passes (teacher as chapter 1, every stage): fp32 or bf16 autocast"),
     "ta_init": Param("str", 'TA starts from: teacher (its fine-tuned encoder) or backbone (pre-trained)'),
     "ta_representation_epochs": Param("float", 'TA hidden-state-only distillation epochs'),
     "ta_prediction_epochs": Param("float", 'TA prediction distillation epochs'),
@@ -184,10 +185,10 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
     renames = {"teacher_epochs": "epochs", "teacher_exit_epochs": "exit_epochs",
                "teacher_learning_rate": "learning_rate", "teacher_exit_learning_rate": "exit_learning_rate"}
     train = TrainConfig.from_dict({"exit_style": "deebert", "regime": "two_stage",
-                                   **pick(p, ("backbone", "seed", "batch_size", "exit_pooling")),
+                                   **pick(p, ("backbone", "seed", "batch_size", "exit_pooling", "precision")),
                                    **{new: p[old] for old, new in renames.items() if old in p}})
     teacher = TrainedModelConfig(data, train)
-    optim = pick(p, ("batch_size", "seed", "temperature", "hidden_weight", "precompute_teacher"))
+    optim = pick(p, ("batch_size", "seed", "temperature", "hidden_weight", "precompute_teacher", "precision"))
     ta_optim = DistillConfig.from_dict({**optim, **({"learning_rate": p["ta_learning_rate"]}
                                                     if "ta_learning_rate" in p else {})})
     ta = TAConfig.from_dict({

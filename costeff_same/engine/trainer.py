@@ -67,6 +67,7 @@ class Settings(Protocol):
     warmup_ratio: float
     seed: int
     checkpoint_every: int
+    precision: str
 
 
 @dataclass
@@ -245,7 +246,8 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
             if epoch not in orders:
                 orders[epoch] = epoch_order(lengths, settings.batch_size, settings.seed, s, epoch)
             idx = orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]
-            loss, parts = seg.loss_at(b)(run.model, idx)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+                loss, parts = seg.loss_at(b)(run.model, idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             norm = nn.utils.clip_grad_norm_(trained, 1.0)  # the trained parameters' gradients only

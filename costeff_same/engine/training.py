@@ -111,8 +111,8 @@ def train(
     """Fine-tune ``model`` in place under ``cfg``, resuming from ``workdir/checkpoint``.
 
     Each stage of :func:`stages_for` is one :class:`~costeff_same.engine.trainer.Segment` of
-    the one trainer (:func:`costeff_same.engine.trainer.run_segments`), with the per-tensor
-    AdamW update (``fused=False``).
+    the one trainer (:func:`costeff_same.engine.trainer.run_segments`), with PyTorch's fused
+    AdamW update (as every stage of chapter 2).
 
     Args:
         model: the multi-exit model (initialised from a backbone).
@@ -129,7 +129,7 @@ def train(
     steps_per_epoch = math.ceil(len(data) / cfg.batch_size)
     segments = [Segment(stage.name, steps_per_epoch * stage.epochs, stage.learning_rate,
                         loss=lambda m, idx, stage=stage: (stage_loss(m, data.batch(idx), stage), {}),
-                        parameters=_trained_parameters(stage), fused=False)
+                        parameters=_trained_parameters(stage))
                 for stage in stages_for(cfg, model.num_layers)]
     trained, history, _ = run_segments(model, segments, data.lengths, cfg, workdir, progress=progress,
                                        interrupt_after=interrupt_after)

@@ -25,7 +25,7 @@ import yaml
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import CONFIGS_DIR
 from costeff_same.foundations.pins import backbone_digest
-from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES, REGIMES, TASKS
+from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES, PRECISIONS, REGIMES, TASKS
 
 PROFILES = ("smoke", "default", "paper")
 
@@ -300,6 +300,8 @@ class TrainConfig(StageConfig):
         weight_decay: AdamW weight decay (not on biases and LayerNorms).
         seed: seeds initialisation, data order and dropout.
         checkpoint_every: steps between resumable checkpoints.
+        precision: ``fp32``, or ``bf16``: the training forward pass under bfloat16 autocast
+            (the weights, the optimiser and every evaluation stay float32).
     """
 
     backbone: str = backbone_field("minilm-l6")
@@ -316,9 +318,11 @@ class TrainConfig(StageConfig):
     weight_decay: float = 0.01
     seed: int = 0
     checkpoint_every: int = 50
+    precision: str = "bf16"
 
     def __post_init__(self):
         choice("exit_style", self.exit_style, EXIT_STYLES)
+        choice("precision", self.precision, PRECISIONS)
         choice("exit_pooling", self.exit_pooling, EXIT_POOLINGS)
         choice("regime", self.regime, REGIMES)
         for key in ("epochs", "batch_size", "checkpoint_every"):

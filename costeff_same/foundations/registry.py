@@ -26,6 +26,8 @@ EXIT_POOLINGS = ("cls", "mean")
 POLICIES = ("entropy", "patience", "maxprob")
 #: multi-exit fine-tuning regimes
 REGIMES = ("joint", "weighted", "two_stage")
+#: training precisions: float32 throughout, or bfloat16 autocast of the forward pass (fp32 weights)
+PRECISIONS = ("fp32", "bf16")
 #: task metrics
 TASK_METRICS = ("accuracy", "f1", "matthews", "pearson_spearman")
 
