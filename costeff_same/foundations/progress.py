@@ -19,6 +19,7 @@ Two kinds of output, both plain text so that several processes can share the fil
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import sys
@@ -42,7 +43,8 @@ def stream() -> IO[str] | None:
     path = os.environ.get(PROGRESS_ENV)
     if path:
         if path not in _handles:
-            _handles[path] = open(path, "a", buffering=1, encoding="utf-8")
+            _handles[path] = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed at exit
+            atexit.register(_handles[path].close)
         return _handles[path]
     return sys.stderr if sys.stderr.isatty() else None
 
