@@ -11,6 +11,7 @@ is one line in the notebook and in the terminal.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from costeff_same.foundations.config import ConfigError, load_profile
-from costeff_same.foundations.paths import BOOK_DIR, FAILED_DIR, NOTEBOOKS_DIR, REPO_DIR
-from costeff_same.foundations.progress import PROGRESS_ENV, Relay, stage_counts
+from costeff_same.foundations.paths import BOOK_DIR, FAILED_DIR, NOTEBOOKS_DIR, REPO_DIR, results_dir
+from costeff_same.foundations.progress import PROGRESS_ENV, Relay, read_entries, stage_counts
 from costeff_same.foundations.storage import atomic
 
 _STARTED: list[float] = []   # when setup() ran in this kernel (perf_counter seconds)
@@ -92,6 +93,10 @@ def run_box(chapter: str, profile: str, params: dict[str, Any], computes: str):
         cli = pm = said = ""
     counted = (f" ({_count(stages['computed'], 'stage')} computed, {stages['read']} read from the cache)"
                if stages else "")
+    recorded = _recorded_minutes() if stages and not stages["computed"] else None
+    if recorded is not None:
+        counted += (f"; computed, the results it read took {recorded:.1f} min (the compute time recorded with "
+                    "each cached result)")
     return Markdown(f"""
 :::{{admonition}} This chapter
 :class: tip
@@ -132,6 +137,20 @@ def _stage_counts() -> dict[str, int] | None:
     """:func:`~costeff_same.foundations.progress.stage_counts` of this run's progress file, or None without one."""
     path = os.environ.get(PROGRESS_ENV)
     return stage_counts(Path(path)) if path and Path(path).is_file() else None
+
+
+def _recorded_minutes() -> float | None:
+    """The compute minutes recorded in the provenance of the cache entries this run read (its
+    progress file's read stages), or None when there is none to read."""
+    path = os.environ.get(PROGRESS_ENV)
+    if not path or not Path(path).is_file():
+        return None
+    seconds = []
+    for name in read_entries(Path(path)):
+        info = results_dir() / name / "provenance.json"
+        if info.is_file():
+            seconds.append(json.loads(info.read_text()).get("seconds") or 0.0)
+    return sum(seconds) / 60 if seconds else None
 
 
 def user_errors() -> tuple[type[BaseException], ...]:

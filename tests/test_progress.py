@@ -91,3 +91,19 @@ def test_stage_counts_read_the_stage_lines_only(tmp_path, monkeypatch):
     with open(path, "a") as handle:
         handle.write("\r  attack pwws: read from the cache |  3/8 [00:02<00:04]\n")   # not a stage line
     assert progress.stage_counts(path) == {"computed": 1, "read": 2}
+    assert progress.read_entries(path) == ["b", "c"]
+
+
+def test_a_cached_rebuild_reports_the_compute_time_recorded_with_what_it_read(tmp_path, monkeypatch,
+                                                                               private_results):
+    import json
+
+    from costeff_same import notebooks
+
+    path = tmp_path / "progress.txt"
+    monkeypatch.setenv(PROGRESS_ENV, str(path))
+    for name, seconds in (("same-0123456789abcdef", 90.0), ("model-fedcba9876543210", 30.0)):
+        (private_results / name).mkdir(parents=True)
+        (private_results / name / "provenance.json").write_text(json.dumps({"seconds": seconds}))
+        progress.stage_line(f"stage {name} (a label: with a colon)", "read")
+    assert notebooks._recorded_minutes() == pytest.approx(2.0)

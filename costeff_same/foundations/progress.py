@@ -107,6 +107,15 @@ def stage_counts(path: Path) -> dict[str, int]:
             "read": sum(text.startswith("stage ") and text.endswith(read) for text in lines)}
 
 
+def read_entries(path: Path) -> list[str]:
+    """The cache entry names (``same-93365ca2c5ae8962``) of the stages a progress file says were
+    read from the cache (or computed by another run while this one waited), in order."""
+    lines = [_CONTROL.sub("", text) for text in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    read = tuple(": " + STAGE_EVENTS[event] for event in ("read", "waited"))
+    return [text[len("stage "):].split(" ", 1)[0].split(":", 1)[0] for text in lines
+            if text.startswith("stage ") and text.endswith(read)]
+
+
 def duration(seconds: float) -> str:
     """``"42 s"``, ``"3.5 min"`` or ``"1.2 h"``."""
     if seconds < 90:
