@@ -146,7 +146,7 @@ CLI_CASES = [
     ("labels_infinite", _local("infinite"), "label inf at row 2 is not finite", 2),
     ("labels_tiny_class", _local("tiny_class"), "examples per class: {0: 19, 1: 20, 2: 1}", 2),
     ("text_empty", _local("empty_text"), "empty or whitespace-only 'text' at row(s) [4]", 2),
-    ("column_missing", _local("no_label_column"), "lacks column(s) ['label']", 2),
+    ("column_missing", _local("no_label_column"), "no known column layout; found columns ['text', 'y']", 2),
     ("rows_too_few", _local("too_few_rows"), "has 5 rows; at least 10 are needed", 2),
     ("file_not_json", _local("not_json"), "cannot be parsed as .jsonl", 2),
     ("file_binary", _local("binary"), "binary.csv", 2),
