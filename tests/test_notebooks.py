@@ -205,6 +205,18 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
     assert ch4["rq1_verdict"].strip("'") == s["accuracy_attacks"]["rq1"]["verdict"]
     assert ch4["mean_reduction_ci"].strip("'") == interval_text(s["same"]["mean_efficiency_gain_reduction_interval"])
 
+    ch5, five = _glued(site, "05_same_vs_costeff"), s["same_vs_costeff"]
+    assert int(ch5["n_examples"]) == five["num_examples"]
+    for key, name in (("costeff", "costeff"), ("ref", "entropy")):
+        for attack in ("same", "pwws"):
+            assert ch5[f"{key}_{attack}_ci"].strip("'") == interval_text(
+                five["victims"][name]["attacks"][attack]["intervals"]["efficiency_gain_reduction"])
+    bill = five["deployer"]["same"]
+    assert ch5["static_verdict_adv"].strip("'") == bill["static_minus_costeff_adv_verdict"]
+    assert ch5["saving_survives"].strip("'") == interval_text(bill["saving_survives"])
+    costeff_same = five["victims"]["costeff"]["attacks"]["same"]
+    assert ch5["costeff_adv_mflops"].strip("'") == f"{costeff_same['flops_adv'] / 1e6:.2f}"
+
     # the reproduction summary: every verdict and figure on the page is `summary --json`'s
     env = {**os.environ, "COSTEFF_SAME_RESULTS": str(site / "results")}
     out = subprocess.run([str(BIN / "costeff-same"), "summary", "--profile", "smoke", "--json"],
@@ -218,7 +230,7 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
     for claim in claims:
         assert summary_page[f"verdict_{claim['key']}"].strip("'") == claim["verdict"], claim["key"]
         assert summary_page[f"ours_{claim['key']}"].strip("'") == claim["ours_text"], claim["key"]
-    for chapter in ("01_multi_exit", "02_costeff", "03_accuracy_attacks", "04_same"):
+    for chapter in ("01_multi_exit", "02_costeff", "03_accuracy_attacks", "04_same", "05_same_vs_costeff"):
         for key, value in _glued(site, chapter).items():
             if key.startswith("claim_"):
                 row = next(c for c in claims if c["key"] == key[len("claim_"):])
@@ -233,7 +245,11 @@ def test_summary_json_reads_the_cache(site, monkeypatch):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
-    assert set(summary) >= {"profile", "multi_exit", "costeff", "accuracy_attacks", "same", "reproduction"}
+    assert set(summary) >= {"profile", "multi_exit", "costeff", "accuracy_attacks", "same", "same_vs_costeff",
+                            "reproduction"}
+    chapter5 = summary["same_vs_costeff"]
+    assert chapter5["status"] == "done" and set(chapter5["victims"]) == {"entropy", "costeff", "ta", "no_ta"}
+    assert set(chapter5["deployer"]) == {"same", "pwws"} and "entropy->costeff" in chapter5["transfer"]
     section = summary["multi_exit"]
     assert section["status"] == "done"
     assert section["task"] == "rotten_tomatoes" and section["num_layers"] == 4
