@@ -133,20 +133,26 @@ def glue_figure(name: str, fig) -> None:
     plt.close(fig)
 
 
+def _progress_file() -> Path | None:
+    """This run's progress file (:data:`PROGRESS_ENV`), or None without one."""
+    path = os.environ.get(PROGRESS_ENV)
+    return Path(path) if path and Path(path).is_file() else None
+
+
 def _stage_counts() -> dict[str, int] | None:
     """:func:`~costeff_same.foundations.progress.stage_counts` of this run's progress file, or None without one."""
-    path = os.environ.get(PROGRESS_ENV)
-    return stage_counts(Path(path)) if path and Path(path).is_file() else None
+    path = _progress_file()
+    return stage_counts(path) if path is not None else None
 
 
 def _recorded_minutes() -> float | None:
     """The compute minutes recorded in the provenance of the cache entries this run read (its
     progress file's read stages), or None when there is none to read."""
-    path = os.environ.get(PROGRESS_ENV)
-    if not path or not Path(path).is_file():
+    path = _progress_file()
+    if path is None:
         return None
     seconds = []
-    for name in read_entries(Path(path)):
+    for name in read_entries(path):
         info = results_dir() / name / "provenance.json"
         if info.is_file():
             seconds.append(json.loads(info.read_text()).get("seconds") or 0.0)

@@ -42,8 +42,15 @@ from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_un
 from costeff_same.compression.experiment import CostEffExperimentConfig, costeff_config, run_costeff
 from costeff_same.compression.graph import stage_model
 from costeff_same.core.backbones import load_tokenizer
-from costeff_same.core.exits import ExitPolicy
-from costeff_same.core.metrics import FlopsTable, count_parameters, efficiency_change, flops_table, time_inference
+from costeff_same.core.exits import ExitPolicy, predictions_of
+from costeff_same.core.metrics import (
+    count_parameters,
+    efficiency_change,
+    example_flops,
+    flops_table,
+    mean_flops,
+    time_inference,
+)
 from costeff_same.core.statistics import (
     Interval,
     bootstrap_interval,
@@ -52,8 +59,8 @@ from costeff_same.core.statistics import (
     reduction_interval,
 )
 from costeff_same.engine.results import load_or_run, no_nan, stage
-from costeff_same.engine.training import set_threads
-from costeff_same.evaluation import exit_layers, paths_agreement
+from costeff_same.engine.training import collect_exit_logits, set_threads
+from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import ConfigError, StageConfig, choice, load_profile
 from costeff_same.foundations.schema import Param, Schema
 from costeff_same.victims import VICTIM_PARAMS, MultiExitExperimentConfig, run_multi_exit, victims_config
@@ -179,11 +186,6 @@ def same_vs_costeff_config(**params: Any) -> SameVsCostEffConfig:
 
 # -- chapter 5 -------------------------------------------------------------------------------
 
-def _per_example_flops(table: FlopsTable, lengths: np.ndarray, exit_layer: np.ndarray) -> np.ndarray:
-    """``(N,)`` FLOPs of each example at its own length (tokens) and exit layer (1..L)."""
-    return np.asarray([table[int(n)][int(k) - 1] for n, k in zip(lengths, exit_layer)], dtype=np.float64)
-
-
 def measure_attack(unit: dict[str, Any], model, policy: ExitPolicy, tokenizer, cfg: SameVsCostEffConfig,
              max_length: int) -> dict[str, Any]:
     """One (victim, attack) measured on the victim's model: the unit's per-sentence figures, FLOPs,
@@ -210,8 +212,8 @@ def measure_attack(unit: dict[str, Any], model, policy: ExitPolicy, tokenizer, c
     c_layers = np.array([r["original_exit_layer"] for r in results])
     a_layers = np.array([r["perturbed_exit_layer"] for r in results])
     table = flops_table(model, np.concatenate([clean.lengths, adv.lengths]))
-    c_flops = _per_example_flops(table, clean.lengths, c_layers)
-    a_flops = _per_example_flops(table, adv.lengths, a_layers)
+    c_flops = example_flops(table, clean.lengths, c_layers)
+    a_flops = example_flops(table, adv.lengths, a_layers)
 
     def timed(data, p):
         return time_inference(model, data, cfg.timing_batch_size, p, repeats=cfg.timing_repeats)["seconds"]
@@ -231,14 +233,8 @@ def measure_attack(unit: dict[str, Any], model, policy: ExitPolicy, tokenizer, c
         "clean_exit_layer": c_layers.tolist(), "adv_exit_layer": a_layers.tolist(),
         "clean_length": clean.lengths.tolist(), "adv_length": adv.lengths.tolist(),
         "clean_flops": c_flops.tolist(), "adv_flops": a_flops.tolist(),
-        "worst_case_flops": float(np.mean([table[int(n)][depth - 1] for n in adv.lengths])),
+        "worst_case_flops": mean_flops(table, adv.lengths, np.full(len(adv), depth)),
     }
-
-
-def _static_flops(model, lengths: np.ndarray) -> np.ndarray:
-    """``(N,)`` FLOPs of a model that never exits (every layer) at each length."""
-    table = flops_table(model, lengths)
-    return _per_example_flops(table, lengths, np.full(len(lengths), model.num_layers))
 
 
 def _fixed_models(cfg: SameVsCostEffConfig, units: dict[tuple[str, str], dict[str, Any]], tokenizer,
@@ -248,15 +244,17 @@ def _fixed_models(cfg: SameVsCostEffConfig, units: dict[tuple[str, str], dict[st
     models = cfg.costeff.models()
     static, _ = stage_model(cfg.static_model(), *models[cfg.static_model()])
     teacher, _ = trained_model(cfg.costeff.teacher)
-    never = ExitPolicy("entropy", 0.0)  # entropy is never below 0: every layer, the last exit
-    out = {}
-    for attack in cfg.attacks:
-        texts = dict(zip(("clean", "adv"), unit_texts(units["costeff", attack], tokenizer, max_length)[:2]))
-        out[attack] = {}
-        for who, net in (("static", static), ("teacher", teacher)):
-            for side, data in texts.items():
-                out[attack][f"{who}_{side}_flops"] = _static_flops(net, data.lengths).tolist()
-                out[attack][f"{who}_{side}_prediction"] = exit_layers(net, data, never, cfg.batch_size)[1].tolist()
+    texts = {attack: dict(zip(("clean", "adv"), unit_texts(units["costeff", attack], tokenizer, max_length)[:2]))
+             for attack in cfg.attacks}
+    lengths = np.concatenate([data.lengths for sides in texts.values() for data in sides.values()])
+    out: dict[str, Any] = {attack: {} for attack in cfg.attacks}
+    for who, net in (("static", static), ("teacher", teacher)):
+        table = flops_table(net, lengths)            # one table per model, every length of every text
+        for attack, sides in texts.items():
+            for side, data in sides.items():
+                last = np.full(len(data), net.num_layers)
+                out[attack][f"{who}_{side}_flops"] = example_flops(table, data.lengths, last).tolist()
+                out[attack][f"{who}_{side}_prediction"] = predictions_of(collect_exit_logits(net, data)[-1]).tolist()
     return out
 
 

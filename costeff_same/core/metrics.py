@@ -199,9 +199,14 @@ def flops_table(model: MultiExitBertForSequenceClassification, lengths: np.ndarr
     return {n: measured[n] if n in measured else interpolate(n) for n in distinct}
 
 
+def example_flops(table: FlopsTable, lengths: np.ndarray, exit_layer: np.ndarray) -> np.ndarray:
+    """``(N,)`` float64 FLOPs of each example at its own length (tokens) and exit layer (1..L)."""
+    return np.asarray([table[int(n)][int(k) - 1] for n, k in zip(lengths, exit_layer)], dtype=np.float64)
+
+
 def mean_flops(table: FlopsTable, lengths: np.ndarray, exit_layer: np.ndarray) -> float:
     """Mean FLOPs per example, each at its own length (tokens) and exit layer (1..L)."""
-    return float(np.mean([table[int(n)][int(k) - 1] for n, k in zip(lengths, exit_layer)]))
+    return float(np.mean(example_flops(table, lengths, exit_layer)))
 
 
 def flops_per_example(model: MultiExitBertForSequenceClassification, lengths: np.ndarray,

@@ -97,23 +97,30 @@ def stage_line(title: str, event: str, seconds: float | None = None) -> None:
     line(f"{title}: " + STAGE_EVENTS[event].format(duration(seconds or 0.0)))
 
 
+#: how a stage line ends when this run read the stage (another run may have computed it meanwhile)
+_READ_ENDINGS = tuple(": " + STAGE_EVENTS[event] for event in ("read", "waited"))
+
+
+def _stage_lines(path: Path) -> list[str]:
+    """The ``stage ...`` lines of a progress file, control sequences removed."""
+    lines = (_CONTROL.sub("", text) for text in Path(path).read_text(encoding="utf-8", errors="replace").splitlines())
+    return [text for text in lines if text.startswith("stage ")]
+
+
 def stage_counts(path: Path) -> dict[str, int]:
     """``{"computed": n, "read": n}``: the stages a progress file says were computed and read
     (a stage another run computed while this one waited counts as read)."""
-    lines = [_CONTROL.sub("", text) for text in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = _stage_lines(path)
     done = ": " + STAGE_EVENTS["done"].split("{")[0]
-    read = tuple(": " + STAGE_EVENTS[event] for event in ("read", "waited"))
-    return {"computed": sum(text.startswith("stage ") and done in text for text in lines),
-            "read": sum(text.startswith("stage ") and text.endswith(read) for text in lines)}
+    return {"computed": sum(done in text for text in lines),
+            "read": sum(text.endswith(_READ_ENDINGS) for text in lines)}
 
 
 def read_entries(path: Path) -> list[str]:
     """The cache entry names (``same-93365ca2c5ae8962``) of the stages a progress file says were
     read from the cache (or computed by another run while this one waited), in order."""
-    lines = [_CONTROL.sub("", text) for text in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
-    read = tuple(": " + STAGE_EVENTS[event] for event in ("read", "waited"))
-    return [text[len("stage "):].split(" ", 1)[0].split(":", 1)[0] for text in lines
-            if text.startswith("stage ") and text.endswith(read)]
+    return [text[len("stage "):].split(" ", 1)[0].split(":", 1)[0] for text in _stage_lines(path)
+            if text.endswith(_READ_ENDINGS)]
 
 
 def duration(seconds: float) -> str:

@@ -16,7 +16,7 @@ from costeff_same.foundations.names import (
     recipe_label,
     victim_label,
 )
-from costeff_same.plotting.style import PALETTE, interval_bars, use_style
+from costeff_same.plotting.style import PALETTE, exit_bars, interval_bars, use_style
 from costeff_same.verdicts import finite
 
 # -- chapter 3: accuracy attacks (SAME's RQ1) ----------------------------------------------
@@ -38,10 +38,7 @@ def fig_attack_exit_histograms(record: dict[str, Any]) -> plt.Figure:
             if not eff.get("examples"):
                 ax.set_axis_off()
                 continue
-            layers = np.arange(1, len(eff["histogram_clean"]) + 1)
-            ax.bar(layers - 0.2, eff["histogram_clean"], 0.4, color=PALETTE[name], label="clean")
-            ax.bar(layers + 0.2, eff["histogram_adv"], 0.4, color="grey", label="adversarial")
-            ax.set_xticks(layers)
+            exit_bars(ax, eff, PALETTE[name], "adversarial")
             ax.set_title(f"{recipe_label(recipe)} vs {name}\nmean exit "
                          f"{eff['mean_exit_layer_clean']:.2f} -> {eff['mean_exit_layer_adv']:.2f}", fontsize=9)
             if row == len(victims) - 1:
@@ -90,10 +87,7 @@ def fig_same_exit_histograms(record: dict[str, Any]) -> plt.Figure:
     fig, axes = plt.subplots(1, len(victims), figsize=(4.2 * len(victims), 3.3), sharey=True, squeeze=False)
     for ax, (name, v) in zip(axes[0], victims.items()):
         e = v["main"]["summary"]["efficiency_all"]
-        layers = np.arange(1, len(e["histogram_clean"]) + 1)
-        ax.bar(layers - 0.2, e["histogram_clean"], 0.4, color=PALETTE[name], label="clean")
-        ax.bar(layers + 0.2, e["histogram_adv"], 0.4, color="grey", label="SAME")
-        ax.set_xticks(layers)
+        exit_bars(ax, e, PALETTE[name], "SAME")
         ax.set(xlabel="exit layer", title=f"{VICTIM_LABELS[name]}\nmean exit {e['mean_exit_layer_clean']:.2f} -> "
                                           f"{e['mean_exit_layer_adv']:.2f}")
     axes[0, 0].set_ylabel("test sentences")
@@ -251,14 +245,8 @@ def fig_same_vs_costeff_exits(record: dict[str, Any], attack: str = "same") -> p
     colors = _model_colors(list(record["victims"]))
     fig, axes = plt.subplots(1, len(victims), figsize=(3.4 * len(victims), 3.2), sharey=True, squeeze=False)
     for ax, (name, v) in zip(axes[0], victims.items()):
-        m = v["attacks"][attack]
-        layers = np.arange(1, v["num_layers"] + 1)
-        for offset, key, color, label in ((-0.2, "clean_exit_layer", colors[name], "clean"),
-                                          (0.2, "adv_exit_layer", "grey", "attacked")):
-            counts = np.bincount(np.asarray(m[key]), minlength=v["num_layers"] + 1)[1:]
-            ax.bar(layers + offset, counts, 0.4, color=color, label=label)
-        e = m["efficiency"]
-        ax.set_xticks(layers)
+        e = v["attacks"][attack]["efficiency"]
+        exit_bars(ax, e, colors[name], "attacked")
         ax.set(xlabel="exit layer", title=f"{victim_label(name, short=True)}\nmean exit "
                                           f"{e['mean_exit_layer_clean']:.2f} -> {e['mean_exit_layer_adv']:.2f}")
     axes[0, 0].set_ylabel("test sentences")

@@ -33,3 +33,12 @@ def error_bars(intervals: list[dict[str, Any] | None]) -> list[list[float]]:
     """Matplotlib's ``[below, above]`` error lengths of 95% intervals (0 where there is none)."""
     return [[i["estimate"] - i["low"] if finite(i) else 0.0 for i in intervals],
             [i["high"] - i["estimate"] if finite(i) else 0.0 for i in intervals]]
+
+
+def exit_bars(ax: plt.Axes, efficiency: dict[str, Any], color: Any, adv_label: str) -> None:
+    """Exit-layer histograms side by side on ``ax``: clean (``color``) and attacked (grey), from an
+    :func:`~costeff_same.core.metrics.efficiency_change` record (``histogram_clean``, ``histogram_adv``)."""
+    layers = np.arange(1, len(efficiency["histogram_clean"]) + 1)
+    ax.bar(layers - 0.2, efficiency["histogram_clean"], 0.4, color=color, label="clean")
+    ax.bar(layers + 0.2, efficiency["histogram_adv"], 0.4, color="grey", label=adv_label)
+    ax.set_xticks(layers)
