@@ -13,6 +13,7 @@ import re
 
 from costeff_same.chapters.accuracy_attacks import ACCURACY_ATTACKS_SCHEMA
 from costeff_same.chapters.costeff import COSTEFF_SCHEMA
+from costeff_same.chapters.defences import DEFENCES_SCHEMA
 from costeff_same.chapters.same import SAME_SCHEMA
 from costeff_same.chapters.same_vs_costeff import SAME_VS_COSTEFF_SCHEMA
 from costeff_same.foundations.config import ConfigError
@@ -22,7 +23,8 @@ from costeff_same.reproduction import REPRODUCTION_SCHEMA
 from costeff_same.victims import MULTI_EXIT_SCHEMA
 
 SCHEMAS: dict[str, Schema] = {s.chapter: s for s in (MULTI_EXIT_SCHEMA, COSTEFF_SCHEMA, ACCURACY_ATTACKS_SCHEMA,
-                                                     SAME_SCHEMA, SAME_VS_COSTEFF_SCHEMA, REPRODUCTION_SCHEMA)}
+                                                     SAME_SCHEMA, SAME_VS_COSTEFF_SCHEMA, DEFENCES_SCHEMA,
+                                                     REPRODUCTION_SCHEMA)}
 CELL_HEADER = re.compile(r'^# %% tags=\[[^\]]*"parameters"[^\]]*\]\n', re.MULTILINE)
 """A jupytext percent-cell header whose tags include ``parameters`` (others, such as
 ``remove-cell``, may sit beside it)."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, run_accuracy_attacks
 from costeff_same.chapters.costeff import costeff_config, run_costeff
+from costeff_same.chapters.defences import defences_config, run_defences
 from costeff_same.chapters.multi_exit import multi_exit_config, run_multi_exit
 from costeff_same.chapters.same import run_same, same_config
 from costeff_same.chapters.same_vs_costeff import run_same_vs_costeff, same_vs_costeff_config
@@ -36,6 +37,7 @@ RUNNERS: dict[str, tuple[Callable[..., Any], Callable[[Any], dict[str, Any]]]] =
     "03_accuracy_attacks": (accuracy_attacks_config, run_accuracy_attacks),
     "04_same": (same_config, run_same),
     "05_same_vs_costeff": (same_vs_costeff_config, run_same_vs_costeff),
+    "06_defences": (defences_config, run_defences),
 }
 
 
@@ -120,6 +122,10 @@ HEADLINES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
                                   for name, v in s["victims"].items() for attack, row in v["attacks"].items()}
     | {f"saving that survives {attack}": (d.get("saving_survives") or {}).get("estimate", np.nan)
        for attack, d in s["deployer"].items()},
+    "defences": lambda s: {f"adaptive reduction {name}/{d}": v[d]["adaptive"]["efficiency_gain_reduction"]["estimate"]
+                           for name, v in s["victims"].items() for d in s["defences"]}
+    | {f"accuracy loss {name}/{d}": v[d]["clean_accuracy_loss"]["estimate"]
+       for name, v in s["victims"].items() for d in s["defences"]},
 }
 
 

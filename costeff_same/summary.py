@@ -22,6 +22,7 @@ from costeff_same.chapters.accuracy_attacks import (
     with_shift_verdicts,
 )
 from costeff_same.chapters.costeff import costeff_config, costeff_summary
+from costeff_same.chapters.defences import defences_config, defences_summary
 from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary
 from costeff_same.chapters.same import same_config, same_summary_section
 from costeff_same.chapters.same_vs_costeff import same_vs_costeff_config, same_vs_costeff_summary
@@ -49,6 +50,7 @@ SECTIONS: dict[str, Section] = {
     "same": Section("04_same", "same", same_config, same_summary_section),
     "same_vs_costeff": Section("05_same_vs_costeff", "same_vs_costeff", same_vs_costeff_config,
                                same_vs_costeff_summary),
+    "defences": Section("06_defences", "defences", defences_config, defences_summary),
 }
 
 

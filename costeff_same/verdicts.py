@@ -14,6 +14,9 @@ these functions said it, from the results:
   figure; reaches it or beyond for "at least", or below for "at most"), ``partly`` when our
   interval excludes the null on the paper's side but misses the figure, ``not reproduced``
   otherwise; ``not testable here`` without a finite interval.
+- :func:`goal`: a measured cost against a stated limit (chapter 6's defence goal): ``met``
+  when the whole 95% interval lies at or below the limit, ``missed`` when it lies above,
+  ``undecided`` when it straddles it.
 - :func:`directional`: a paper's qualitative claim against our verdicts in each setting
   (victims, budgets, seeds): ``reproduced`` when every setting gives an accepted verdict,
   ``partly`` when some do, ``not reproduced`` when none does, ``not testable here`` with none.
@@ -32,6 +35,8 @@ ALPHA = 0.05
 COMPARISONS = ("beats", "within noise", "worse")
 #: every verdict :func:`shift` gives
 SHIFTS = ("increase", "no significant change", "decrease")
+#: every verdict :func:`goal` gives
+GOALS = ("met", "undecided", "missed")
 #: every verdict a claim of the reproduction summary gets
 REPRODUCTIONS = ("reproduced", "partly", "not reproduced", "not testable here")
 
@@ -118,6 +123,23 @@ def quantitative(paper: float, ours: Interval | None, tolerance: float = 0.0, nu
         return "not reproduced"
     same_side = (paper > null and ours["low"] > null) or (paper < null and ours["high"] < null)
     return "partly" if same_side else "not reproduced"
+
+
+def goal(cost: Interval, limit: float) -> str:
+    """``met``, ``undecided`` or ``missed``: a cost (lower is better) against the largest value allowed.
+
+    Args:
+        cost: the 95% interval of the cost (an accuracy loss, an efficiency-gain reduction).
+        limit: the largest cost the goal allows.
+
+    Raises:
+        ValueError: for an interval that is not finite.
+    """
+    if not finite(cost):
+        raise ValueError(f"a goal needs a finite interval, got {cost}")
+    if cost["high"] <= limit:
+        return "met"
+    return "missed" if cost["low"] > limit else "undecided"
 
 
 def directional(accepted: Iterable[str], found: Iterable[str]) -> str:

@@ -15,6 +15,9 @@ VICTIM_SHORT = {"entropy": "DeeBERT-style", "patience": "PABEE-style"}
 
 #: the attack recipes (chapter 3's accuracy attacks; SAME, chapters 4 and 5)
 RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug", "same": "SAME"}
+#: chapter 6's defences
+DEFENCE_LABELS = {"none": "no defence", "sanitiser": "input sanitiser", "guard": "compute guard",
+                  "adversarial_training": "adversarial training"}
 
 #: chapter 2's models (the static and depth-truncated baselines are named by :func:`costeff_label`)
 COSTEFF_LABELS = {"teacher": "teacher (fine-tuned; DeeBERT exits)", "ta": "teaching assistant (full width)",

@@ -4,7 +4,7 @@ Compute and plotting are separate: every ``fig_*`` reads a cached record, so res
 figure never re-runs training.
 
 One module per part of the book (:mod:`.victims`, :mod:`.costeff`, :mod:`.attacks`,
-:mod:`.reproduction`) over one style (:mod:`.style`); every figure is importable from here.
+:mod:`.defences`, :mod:`.reproduction`) over one style (:mod:`.style`); every figure is importable from here.
 """
 
 from costeff_same.plotting.attacks import (
@@ -18,6 +18,7 @@ from costeff_same.plotting.attacks import (
     fig_same_vs_costeff_tradeoff,
 )
 from costeff_same.plotting.costeff import fig_costeff_per_exit, fig_costeff_schedule, fig_costeff_tradeoff
+from costeff_same.plotting.defences import fig_defences_tradeoff, fig_detector_roc
 from costeff_same.plotting.reproduction import fig_reproduction
 from costeff_same.plotting.style import PALETTE, use_style
 from costeff_same.plotting.victims import fig_exit_histogram, fig_per_exit, fig_tradeoff, fig_wallclock
@@ -40,5 +41,7 @@ __all__ = [
     "fig_same_vs_accuracy_attacks",
     "fig_same_vs_costeff_tradeoff",
     "fig_same_vs_costeff_exits",
+    "fig_defences_tradeoff",
+    "fig_detector_roc",
     "fig_reproduction",
 ]

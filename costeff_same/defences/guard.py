@@ -1,0 +1,232 @@
+"""Inference defence: a compute guard on the exit-confidence trajectory.
+
+SAME (Chen et al., 2023) slows a multi-exit model down by holding every exit near the
+uniform distribution (entropy exits) or making neighbouring exits disagree (patience
+exits). Both leave a trace in the first exits' outputs that a clean hard input rarely
+shows. The guard reads that trace at a **cap layer** ``c``: a detector scores the
+trajectory of exits ``1..c`` of every input still running there, and a flagged input
+exits at ``c`` with the prediction it has there. The worst-case cost of a flagged input
+is then ``c`` layers instead of ``L``, at an accuracy price measured on clean inputs. The
+detector is ours; the idea of bounding the compute an input may take is that of the
+"early-exit as a budget" literature (Kaya et al., 2019, Shallow-Deep Networks, stop at a
+fixed depth).
+
+- :func:`trajectory_features`: ``2c - 1`` features of exits ``1..c``: each exit's softmax
+  entropy over ``log C`` (1 = uniform) and, from exit 2 on, the agreement
+  ``sum_k p_i[k] p_{i-1}[k]`` of two neighbouring exits (low when they disagree);
+  differentiable, so an adaptive attacker can descend on the detector too;
+- :class:`TrajectoryDetector`: logistic regression (scikit-learn) on those features,
+  clean inputs against SAME texts, with its threshold set so that at most a share ``fpr``
+  of the clean validation inputs that reach the cap layer are flagged;
+- :class:`GuardedPolicy`: an exit policy (the interface of
+  :class:`~costeff_same.core.exits.ExitPolicy`, so both execution paths apply it and agree):
+  the victim's policy, plus an exit at ``c`` for a flagged input;
+- :class:`GuardAwareLoss`: SAME's loss plus ``mu * softplus(detector logit - threshold)``,
+  the loss of the attacker who knows the guard (the goal of that attacker is the guarded
+  system's exit layer, which a flagged text cannot raise above ``c``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from costeff_same.attacks.same_loss import SameLoss
+from costeff_same.core.exits import ExitPolicy
+
+
+def trajectory_features(exit_logits: torch.Tensor | np.ndarray, cap_layer: int) -> torch.Tensor:
+    """The detector's features of exits ``1..cap_layer``.
+
+    Args:
+        exit_logits: ``(L', N, C)`` the logits of at least the first ``cap_layer`` exits.
+        cap_layer: c, the layer the guard reads at (1..L).
+
+    Returns:
+        ``(N, 2c - 1)`` float32: normalised entropies ``H_i / log C`` (i = 1..c), then the
+        neighbour agreements ``p_i . p_{i-1}`` (i = 2..c); differentiable in ``exit_logits``.
+
+    Raises:
+        ValueError: when fewer than ``cap_layer`` exits are given or ``C < 2``.
+    """
+    logits = torch.as_tensor(exit_logits)
+    if logits.shape[0] < cap_layer or cap_layer < 1 or logits.shape[-1] < 2:
+        raise ValueError(f"need >= {cap_layer} exits and >= 2 classes, got logits of shape {tuple(logits.shape)}")
+    logp = torch.log_softmax(logits[:cap_layer].float(), -1)             # (c, N, C)
+    p = logp.exp()
+    entropy = -(p * logp).sum(-1) / math.log(logits.shape[-1])           # (c, N)
+    agreement = (p[1:] * p[:-1]).sum(-1)                                 # (c - 1, N)
+    return torch.cat([entropy, agreement]).T
+
+
+@dataclass
+class TrajectoryDetector:
+    """Logistic regression on :func:`trajectory_features`: is an input a slowdown text?
+
+    Attributes:
+        cap_layer: c, the exits read (1..c).
+        mean, scale: ``(2c - 1,)`` the standardisation of the features.
+        coef: ``(2c - 1,)`` the weights of the standardised features.
+        intercept: the bias.
+        threshold: inputs whose logit is above it are flagged.
+    """
+
+    cap_layer: int
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float = math.inf
+
+    @classmethod
+    def fit(cls, clean_logits: np.ndarray, attack_logits: np.ndarray, cap_layer: int,
+            seed: int = 0) -> TrajectoryDetector:
+        """Fit on clean inputs (label 0) against attack texts (label 1), classes balanced.
+
+        Args:
+            clean_logits: ``(L', N0, C)`` exit logits of clean inputs.
+            attack_logits: ``(L', N1, C)`` exit logits of attack texts.
+            cap_layer: c.
+            seed: seeds the solver.
+
+        Raises:
+            ValueError: when either set is empty.
+        """
+        if clean_logits.shape[1] == 0 or attack_logits.shape[1] == 0:
+            raise ValueError(f"the detector needs clean and attack examples, got {clean_logits.shape[1]} and "
+                             f"{attack_logits.shape[1]}")
+        x = torch.cat([trajectory_features(clean_logits, cap_layer),
+                       trajectory_features(attack_logits, cap_layer)]).numpy()
+        y = np.r_[np.zeros(clean_logits.shape[1]), np.ones(attack_logits.shape[1])]
+        scaler = StandardScaler().fit(x)
+        model = LogisticRegression(class_weight="balanced", random_state=seed).fit(scaler.transform(x), y)
+        return cls(cap_layer, scaler.mean_.astype(np.float32), scaler.scale_.astype(np.float32),
+                   model.coef_[0].astype(np.float32), float(model.intercept_[0]))
+
+    def logit(self, exit_logits: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """``(N,)`` the detector's logit (differentiable) from ``(L', N, C)`` exit logits."""
+        x = trajectory_features(exit_logits, self.cap_layer)
+        return ((x - torch.as_tensor(self.mean)) / torch.as_tensor(self.scale)) @ torch.as_tensor(self.coef) \
+            + self.intercept
+
+    def calibrate(self, clean_logits: np.ndarray, fpr: float) -> float:
+        """Set :attr:`threshold` so that a share ``fpr`` of ``clean_logits``' inputs at most is flagged.
+
+        Args:
+            clean_logits: ``(L', N, C)`` exit logits of the clean inputs that reach the cap layer.
+            fpr: the false-positive rate allowed, in [0, 1).
+
+        Returns:
+            The threshold.
+
+        Raises:
+            ValueError: for ``fpr`` outside [0, 1) or no inputs.
+        """
+        if not 0 <= fpr < 1 or clean_logits.shape[1] == 0:
+            raise ValueError(f"fpr={fpr} must be in [0, 1) and inputs given (got {clean_logits.shape[1]})")
+        scores = np.sort(self.logit(clean_logits).numpy())
+        allowed = int(math.floor(fpr * len(scores)))
+        self.threshold = float(scores[len(scores) - allowed - 1]) if allowed < len(scores) else -math.inf
+        return self.threshold
+
+    def flags(self, exit_logits: torch.Tensor | np.ndarray) -> np.ndarray:
+        """``(N,)`` bool: the inputs flagged from their ``(L', N, C)`` exit logits."""
+        return (self.logit(exit_logits) > self.threshold).numpy()
+
+    def to_dict(self) -> dict:
+        """JSON-able form (:meth:`from_dict` reads it)."""
+        return {"cap_layer": self.cap_layer, "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": self.intercept, "threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrajectoryDetector:
+        """The detector :meth:`to_dict` wrote."""
+        return cls(int(d["cap_layer"]), *(np.asarray(d[k], dtype=np.float32) for k in ("mean", "scale", "coef")),
+                   float(d["intercept"]), float(d["threshold"]))
+
+
+@dataclass(frozen=True)
+class GuardedPolicy:
+    """The victim's exit policy with the compute guard: an input the detector flags at the
+    cap layer exits there.
+
+    It has :class:`~costeff_same.core.exits.ExitPolicy`'s interface (``init_state``, ``step``,
+    ``subset``), so the full forward (:func:`~costeff_same.core.exits.simulate_exits`) and
+    batched early exit (:func:`~costeff_same.core.exits.early_exit_forward`) both apply it
+    and agree. The state carries, per row, the layer reached and the exit logits seen so far.
+
+    Attributes:
+        base: the victim's policy.
+        detector: the trajectory detector (its ``cap_layer`` is c).
+    """
+
+    base: ExitPolicy
+    detector: TrajectoryDetector = field(hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The base policy's name."""
+        return self.base.name
+
+    @property
+    def threshold(self) -> float:
+        """The base policy's threshold (the operating point)."""
+        return self.base.threshold
+
+    @property
+    def cap_layer(self) -> int:
+        """c, the layer at which a flagged input exits."""
+        return self.detector.cap_layer
+
+    def init_state(self, batch: int) -> dict[str, torch.Tensor]:
+        """The base state, the layer counter and the logits seen (``(batch, c, C)``, filled as layers pass)."""
+        return {**self.base.init_state(batch), "layer": torch.zeros(batch, dtype=torch.long),
+                "seen": torch.zeros(batch, self.cap_layer, 0)}
+
+    def step(self, logits: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(rows,)`` bool: the base policy's exits, and at the cap layer the flagged rows."""
+        exits = self.base.step(logits, state)
+        layer = int(state["layer"][0]) + 1 if len(state["layer"]) else 1
+        state["layer"] = state["layer"] + 1
+        if layer > self.cap_layer:
+            return exits
+        seen = state["seen"]
+        if seen.shape[-1] == 0:
+            seen = torch.zeros(logits.shape[0], self.cap_layer, logits.shape[-1])
+        seen = seen.clone()
+        seen[:, layer - 1] = logits.float()
+        state["seen"] = seen
+        if layer < self.cap_layer:
+            return exits
+        flagged = self.detector.logit(seen.transpose(0, 1)) > self.detector.threshold
+        return exits | flagged
+
+    subset = staticmethod(ExitPolicy.subset)
+
+
+@dataclass(frozen=True)
+class GuardAwareLoss:
+    """The adaptive attacker's loss against the guard: SAME's loss, plus a penalty for being flagged.
+
+    ``sum_batch [ SAME loss + mu * softplus(detector logit - threshold) ]``: the attacker
+    still makes the exits unsure, but is pushed back below the detector's threshold.
+
+    Attributes:
+        same: SAME's loss (:class:`~costeff_same.attacks.same_loss.SameLoss`).
+        detector: the guard's detector.
+        mu: the weight of the detector term.
+    """
+
+    same: SameLoss
+    detector: TrajectoryDetector = field(hash=False, compare=False)
+    mu: float = 1.0
+
+    def __call__(self, exit_logits: torch.Tensor, exit_layer: torch.Tensor) -> torch.Tensor:
+        """Scalar loss from ``(L, batch, C)`` exit logits and ``(batch,)`` exit layers."""
+        margin = self.detector.logit(exit_logits) - self.detector.threshold
+        return self.same(exit_logits, exit_layer) + self.mu * torch.nn.functional.softplus(margin).sum()
