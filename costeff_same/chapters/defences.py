@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from costeff_same import verdicts
 from costeff_same.attacks.same_units import SameSettings, SameUnitConfig, run_same_unit
@@ -45,18 +44,18 @@ from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficacy, efficiency_change
 from costeff_same.core.statistics import (
-    bootstrap_interval,
     efficacy_interval,
     paired_metric_interval,
     reduction_interval,
     speedup_difference_interval,
 )
 from costeff_same.defences.adversarial_training import AdversarialTrainingConfig, run_adversarial_training
-from costeff_same.defences.guard import GuardedPolicy, TrajectoryDetector
+from costeff_same.defences.detection import detector_roc, fit_detector
+from costeff_same.defences.guard import GuardedPolicy
 from costeff_same.defences.systems import DefenceConfig, sanitiser_for, split_sentences, training_sentences
 from costeff_same.defences.units import DefenceAttackUnitConfig, run_defence_attack
 from costeff_same.engine.results import load_or_run, no_nan, stage
-from costeff_same.engine.training import collect_exit_logits, set_threads
+from costeff_same.engine.training import set_threads
 from costeff_same.evaluation import exit_layers
 from costeff_same.foundations.config import ConfigError, StageConfig, choice, load_profile
 from costeff_same.foundations.registry import VICTIMS
@@ -215,43 +214,6 @@ def _sides(model, policy, clean: Encoded, adv: Encoded, batch_size: int) -> dict
             "clean_prediction": c_preds.tolist(), "adv_prediction": a_preds.tolist()}
 
 
-def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_texts: list[str], validation: Encoded,
-                 cfg: DefencesConfig, tokenizer, max_length: int) -> tuple[TrajectoryDetector, dict[str, Any]]:
-    """The guard's detector: clean training sentences against SAME's texts on other training
-    sentences (adversarial training's first round), calibrated on the clean validation inputs
-    that reach the cap layer.
-
-    Returns:
-        The detector and its training record (examples per class, validation inputs reaching c).
-    """
-    adv_texts = [r["perturbed_text"] for r in attacked["results"] if r["status"] != "skipped"]
-    clean = collect_exit_logits(model, Encoded.from_texts(clean_texts, [0] * len(clean_texts), tokenizer, max_length))
-    adv = collect_exit_logits(model, Encoded.from_texts(adv_texts, [0] * len(adv_texts), tokenizer, max_length))
-    detector = TrajectoryDetector.fit(clean, adv, cfg.cap_layer, seed=cfg.seed)
-    val_logits = collect_exit_logits(model, validation)
-    val_layers, _ = exit_layers(model, validation, policy, cfg.batch_size, early_exit=False)
-    reaching = val_layers >= cfg.cap_layer
-    detector.calibrate(val_logits[:, reaching], cfg.guard_fpr)
-    return detector, {"clean_examples": len(clean_texts), "attack_examples": len(adv_texts),
-                      "validation_reaching_cap": int(reaching.sum()), "threshold": detector.threshold}
-
-
-def detector_roc(detector: TrajectoryDetector, model, clean: Encoded, adv: Encoded, attacked: np.ndarray,
-                 seed: int = 0) -> dict[str, Any]:
-    """ROC curve and AUROC (with its bootstrap interval) of the detector: chapter 4's clean
-    sentences (negatives) against their SAME texts (positives), the attacked sentences only."""
-    scores = np.r_[detector.logit(collect_exit_logits(model, clean)[:, attacked]).numpy(),
-                   detector.logit(collect_exit_logits(model, adv)[:, attacked]).numpy()]
-    truth = np.r_[np.zeros(int(attacked.sum())), np.ones(int(attacked.sum()))]
-    fpr, tpr, _ = roc_curve(truth, scores)
-    interval = bootstrap_interval([scores, truth], lambda s, t: roc_auc_score(t, s) if 0 < t.mean() < 1
-                                  else np.nan, vectorized=False, seed=seed)
-    at_threshold = {"tpr": float(np.mean(scores[truth == 1] > detector.threshold)),
-                    "fpr": float(np.mean(scores[truth == 0] > detector.threshold))}
-    return {"auroc": float(roc_auc_score(truth, scores)), "auroc_interval": no_nan(interval),
-            "fpr": fpr.tolist(), "tpr": tpr.tolist(), "at_threshold": at_threshold}
-
-
 @dataclasses.dataclass
 class _Chapter:
     """What every victim and defence of one run shares: the config, the texts, the encoder."""
@@ -295,7 +257,8 @@ def _defended(ch: _Chapter, defence: str, name: str, value: float, model, chapte
     if defence == "guard":
         clean_train = training_sentences(data, cfg.clean_examples, training.clean_offset(), cfg.seed)[0]
         detector, fitted = fit_detector(model, policy, run_defence_attack(training.round_unit(0)), clean_train,
-                                        ch.validation, cfg, ch.tokenizer, data.max_length)
+                                        ch.validation, ch.tokenizer, data.max_length, cfg.cap_layer, cfg.guard_fpr,
+                                        cfg.seed, cfg.batch_size)
         system.policy, system.spec = GuardedPolicy(policy, detector), DefenceConfig.guard(detector, cfg.mu)
         clean4, adv4, _ = unit_texts(chapter4, ch.tokenizer, data.max_length)
         attacked = np.array([r["status"] != "skipped" for r in chapter4["results"]])
