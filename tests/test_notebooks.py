@@ -217,6 +217,17 @@ def test_every_chapters_prose_numbers_come_from_its_result(site, monkeypatch):
     costeff_same = five["victims"]["costeff"]["attacks"]["same"]
     assert ch5["costeff_adv_mflops"].strip("'") == f"{costeff_same['flops_adv'] / 1e6:.2f}"
 
+    ch6, six = _glued(site, "06_defences"), s["defences"]
+    assert int(ch6["n_examples"]) == six["num_examples"]
+    assert ch6["reduction_goal"].strip("'") == f"{six['reduction_goal']:g}"
+    for victim in ("entropy", "patience"):
+        roc = six["victims"][victim]["guard"]["roc"]
+        assert ch6[f"auroc_{victim}"].strip("'") == interval_text(roc["auroc_interval"])
+        assert six["victims"][victim]["adversarial_training"]["test_sentences_trained_on"] == 0
+    verdicts = [six["victims"][v][d]["goal"]["verdict"] for v in six["victims"] for d in six["defences"]]
+    assert all(f"{verdicts.count(k)} {k}" in ch6["goal_tally"] for k in set(verdicts))
+    assert int(ch6["test_overlap"]) == 0
+
     # the reproduction summary: every verdict and figure on the page is `summary --json`'s
     env = {**os.environ, "COSTEFF_SAME_RESULTS": str(site / "results")}
     out = subprocess.run([str(BIN / "costeff-same"), "summary", "--profile", "smoke", "--json"],
@@ -246,7 +257,15 @@ def test_summary_json_reads_the_cache(site, monkeypatch):
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert set(summary) >= {"profile", "multi_exit", "costeff", "accuracy_attacks", "same", "same_vs_costeff",
-                            "reproduction"}
+                            "defences", "reproduction"}
+    chapter6 = summary["defences"]
+    assert chapter6["status"] == "done" and set(chapter6["victims"]) == {"entropy", "patience"}
+    for victim in chapter6["victims"].values():
+        assert set(victim) >= {"none", "sanitiser", "guard", "adversarial_training"}
+        for defence in ("sanitiser", "guard", "adversarial_training"):
+            row = victim[defence]
+            assert {"clean_accuracy_loss", "non_adaptive", "adaptive", "goal"} <= set(row)
+            assert row["goal"]["verdict"] in ("met", "undecided", "missed")
     chapter5 = summary["same_vs_costeff"]
     assert chapter5["status"] == "done" and set(chapter5["victims"]) == {"entropy", "costeff", "ta", "no_ta"}
     assert set(chapter5["deployer"]) == {"same", "pwws"} and "entropy->costeff" in chapter5["transfer"]

@@ -1,6 +1,6 @@
 """Training defence: slowdown-adversarial fine-tuning of a multi-exit victim.
 
-Adversarial training (Goodfellow et al., 2015; Madry et al., 2018) trains a model on the
+Adversarial training (Goodfellow et al., 2015) trains a model on the
 attack's own examples. DeepSloth (Hong et al., 2021) and WAFFLE (Coalson et al., 2023)
 report that it gives little protection to early exit; this is the project's measurement
 of it against SAME (Chen et al., 2023). Each round:

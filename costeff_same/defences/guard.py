@@ -7,9 +7,7 @@ shows. The guard reads that trace at a **cap layer** ``c``: a detector scores th
 trajectory of exits ``1..c`` of every input still running there, and a flagged input
 exits at ``c`` with the prediction it has there. The worst-case cost of a flagged input
 is then ``c`` layers instead of ``L``, at an accuracy price measured on clean inputs. The
-detector is ours; the idea of bounding the compute an input may take is that of the
-"early-exit as a budget" literature (Kaya et al., 2019, Shallow-Deep Networks, stop at a
-fixed depth).
+detector and the guard are this project's (the methods page, "Defences of the efficiency gain").
 
 - :func:`trajectory_features`: ``2c - 1`` features of exits ``1..c``: each exit's softmax
   entropy over ``log C`` (1 = uniform) and, from exit 2 on, the agreement
