@@ -61,11 +61,11 @@ backbone: str = "minilm-l6"  # must equal chapter 1's backbone
 max_length: int = 64  # must equal chapter 1's max_length (tokens per query)
 victims: list[str] = ["entropy", "patience"]  # victims: entropy (DeeBERT-style), patience (PABEE-style)
 defences: list[str] = ["sanitiser", "guard", "adversarial_training"]  # defences: sanitiser (input), guard (inference), adversarial_training  # noqa: E501 (a long default)
-num_examples: int = 50  # test sentences per victim and defence of the non-adaptive and adaptive attacks (the first of chapter 4's)  # noqa: E501 (a long default)
-query_budget: Optional[int] = 2000  # model evaluations per sentence of this chapter's SAME runs (None: chapter 4's, unlimited)  # noqa: E501 (a long default)
+num_examples: int = 100  # test sentences per victim and defence of the non-adaptive and adaptive attacks (the first of chapter 4's)  # noqa: E501 (a long default)
+query_budget: Optional[int] = 1000  # model evaluations per sentence of this chapter's SAME runs (None: chapter 4's, unlimited)  # noqa: E501 (a long default)
 max_distance: int = 2  # the sanitiser's largest corrected edit distance (1 or 2)
 cap_layer: int = 3  # the guard's cap layer: a flagged input exits there
-guard_fpr: float = 0.05  # share of clean validation inputs reaching the cap layer the guard may flag
+guard_cost: float = 0.005  # validation accuracy the guard may cost (its threshold flags as many clean inputs as that allows)  # noqa: E501 (a long default)
 mu: float = 1.0  # the adaptive attacker's weight of the guard's detector in its loss
 rounds: int = 2  # adversarial training: attack-and-train rounds
 examples_per_round: int = 64  # adversarial training: training sentences attacked per round
@@ -140,8 +140,10 @@ pd.DataFrame(rows).set_index(["victim", "defence"]).round(3)
 # The sanitiser changes {glue:text}`sanitised_train` of the {glue:text}`train_sentences`
 # training sentences (its dictionary is theirs) and {glue:text}`sanitised_test` of the
 # {glue:text}`test_sentences` test sentences (words it has never seen are "corrected").
-# The guard's detector is calibrated to flag at most {glue:text}`guard_fpr` of the clean
-# validation inputs that reach its cap layer {glue:text}`cap_layer`.
+# The guard's detector reads the exits up to its cap layer {glue:text}`cap_layer`; its threshold
+# flags as many clean validation inputs as a budget of {glue:text}`guard_cost` of validation
+# accuracy allows (a flagged input is served the cap layer's prediction), which flags
+# {glue:text}`guard_flagged`.
 
 # %% tags=["hide-input"]
 sanitiser_row = next((v["sanitiser"] for v in V.values() if "sanitiser" in v), {})
@@ -149,7 +151,11 @@ glue("sanitised_train", f"{sanitiser_row.get('changed_training_sentences', 'n/a'
 glue("train_sentences", f"{sanitiser_row.get('training_sentences', 'n/a')}", display=False)
 glue("sanitised_test", f"{sanitiser_row.get('changed_test_sentences', 'n/a')}", display=False)
 glue("test_sentences", f"{sanitiser_row.get('test_sentences', 'n/a')}", display=False)
-glue("guard_fpr", f"{guard_fpr:.0%}", display=False)
+glue("guard_cost", f"{guard_cost:.1%}", display=False)
+detectors = {v: cell(v, "guard", "detector") for v in V}
+glue("guard_flagged", "; ".join(f"{d['validation_flagged']} of the {d['validation_reaching_cap']} validation inputs "
+                                f"that reach it on the {names.victim_label(v, short=True)} victim"
+                                for v, d in detectors.items() if d) or "n/a", display=False)
 glue("cap_layer", int(cap_layer), display=False)
 
 # %% [markdown]
@@ -182,8 +188,12 @@ glue_figure("fig_defences_tradeoff", plotting.fig_defences_tradeoff(summary))
 
 # %% [markdown]
 # :::{glue:figure} fig_defences_tradeoff
-# :name: fig-defences-tradeoff
-# :alt: Scatter plots, one per victim: efficiency-gain reduction under the adaptive attack against clean accuracy, one point per defence and one for none.
+# ---
+# name: fig-defences-tradeoff
+# alt: >-
+#   Scatter plots, one per victim: efficiency-gain reduction under the adaptive attack against
+#   clean accuracy, one point per defence and one for none.
+# ---
 #
 # Efficiency-gain reduction under the adaptive attack against clean accuracy, one point per
 # defence and one for the undefended victim; whiskers: 95% intervals. The dashed line is the

@@ -130,18 +130,30 @@ def test_the_guard_aware_loss_adds_the_detectors_penalty_and_its_gradient(tiny_m
     assert torch.allclose(g_plain[2:], g_aware[2:])                  # and nothing after
 
 
-def test_the_detector_separates_uniform_trajectories_and_calibrates_its_false_positives():
+def test_the_detector_separates_uniform_trajectories_and_spends_no_more_than_its_accuracy_budget():
     torch.manual_seed(0)
     confident = torch.randn(4, 200, 2) * 0.5 + torch.tensor([3.0, -3.0])
     uniform = torch.randn(4, 200, 2) * 0.1
     detector = TrajectoryDetector.fit(confident.numpy(), uniform.numpy(), cap_layer=3)
-    threshold = detector.calibrate(confident.numpy(), fpr=0.05)
-    assert np.mean(detector.flags(confident)) <= 0.05
-    assert np.mean(detector.flags(uniform)) > 0.95
-    assert TrajectoryDetector.from_dict(detector.to_dict()).threshold == threshold
     assert trajectory_features(confident, 3).shape == (200, 5)
-    with pytest.raises(ValueError, match="fpr=1.5"):
-        detector.calibrate(confident.numpy(), fpr=1.5)
+    # 400 clean inputs of label 0, all reaching the cap layer and served right by the victim;
+    # exit 3 gets the first 50 wrong and the near-uniform ones right
+    logits = torch.cat([confident, uniform], 1).numpy()
+    logits[2, :50] = [-3.0, 3.0]
+    logits[2, 200:] = [0.05, 0.0]
+    labels, served, layers = np.zeros(400, dtype=int), np.zeros(400, dtype=int), np.full(400, 4)
+    wrong_at_cap = np.arange(400) < 50
+    for budget in (0.0, 0.02, 0.05, 0.5):
+        threshold = detector.calibrate(logits, labels, layers, served, budget)
+        flagged = detector.flags(logits)
+        assert np.mean(flagged & wrong_at_cap) <= budget + 1e-12, budget
+        assert flagged[200:].mean() > 0.95                          # the free, attack-like ones first
+    assert threshold == -math.inf and detector.flags(logits).all()  # 50 wrong of 400 fit in 0.5
+    assert TrajectoryDetector.from_dict(detector.to_dict()).threshold == threshold
+    detector.calibrate(logits, labels, np.ones(400, dtype=int), served, 0.5)
+    assert detector.threshold == math.inf                            # nothing reaches the cap: flag nothing
+    with pytest.raises(ValueError, match="max_cost=-1"):
+        detector.calibrate(logits, labels, layers, served, -1)
 
 
 def test_adversarial_training_sentences_never_include_a_test_sentence(rotten_tomatoes):

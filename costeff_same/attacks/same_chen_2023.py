@@ -35,11 +35,13 @@ the methods page), each switched back on by
 3. words made of several word pieces can be swapped: their pieces' first-order scores are
    averaged and the whole word is replaced by a one-piece vocabulary word (the reference
    can never swap them);
-4. candidates are scored with batched early exit (rows leave the batch when they exit:
-   :func:`costeff_same.core.exits.early_exit_forward`) instead of a full forward each, and
-   scoring stops at the first batch that holds a success; the exit layers are identical to
-   a full forward's and the text returned is the same (see :class:`SameBeamSearch`).
-   This one is a speed fix and stays on with the quirks.
+4. speed: candidates are scored with batched early exit (rows leave the batch when they
+   exit: :func:`costeff_same.core.exits.early_exit_forward`) instead of a full forward
+   each, and scoring stops at the first batch that holds a success (the exit layers are
+   identical to a full forward's and the text returned is the same; see
+   :class:`SameBeamSearch`); the gradients of a beam's texts are computed in one batched
+   forward and backward (:meth:`SameTransformation.prefetch`; only float rounding differs
+   from one text at a time). These stay on with the quirks.
 """
 
 from __future__ import annotations
@@ -207,6 +209,7 @@ class SameTransformation(Transformation):
         self.multi_piece = multi_piece
         self.char_edits = [CharacterEdit(op, random_one=False) for op in CHAR_OPERATIONS]
         self.last_gradient: TextGradient | None = None
+        self._prefetched: dict[str, TextGradient] = {}
 
     def set_rng(self, rng) -> None:
         super().set_rng(rng)
@@ -280,6 +283,16 @@ class SameTransformation(Transformation):
             options = [options[k] for k in keep]
         return [text.replace_word(i, w) for i, w in options]
 
+    def prefetch(self, texts: Sequence[AttackedText]) -> None:
+        """Compute the gradients of ``texts`` (a beam) in one batch, for the next calls on them.
+
+        Each text's gradient is that of its own loss (the loss is summed over the batch), so
+        only the padding of the batch differs from one text at a time (float rounding). With
+        the reference quirks the texts enter the accumulator in order, as one call each would.
+        """
+        todo = list(dict.fromkeys(texts))
+        self._prefetched = {tg.text.text: tg for tg in (self.gradients(todo) if todo else [])}
+
     def __call__(self, text: AttackedText, indices: Collection[int]) -> list[AttackedText]:
         """SAME's candidates for ``text`` (word swaps first, then character mutations).
 
@@ -290,7 +303,7 @@ class SameTransformation(Transformation):
         Returns:
             Candidate texts, each one word away from ``text``.
         """
-        tg = self.gradients([text])[0]
+        tg = self._prefetched.pop(text.text, None) or self.gradients([text])[0]
         self.last_gradient = tg
         words = self.eligible(text, tg, indices)
         out = []
@@ -349,6 +362,16 @@ class SameBeamSearch(BeamSearch):
             return (result.score, 0.0)
         probs = np.clip(np.asarray(result.output.probs, dtype=float), 1e-12, 1.0)
         return (result.score, float(-(probs * np.log(probs)).sum()))
+
+    #: compute a beam's gradients in one batch (False: one text at a time; ``benchmarks/same_attack.py`` compares)
+    batched_gradients = True
+
+    def expand(self, attack: Attack, beam: list[GoalResult]) -> list[AttackedText]:
+        """Every beam text's candidates, the beam's gradients computed in one batch first."""
+        transformation = getattr(attack, "transformation", None)
+        if self.batched_gradients and hasattr(transformation, "prefetch"):
+            transformation.prefetch([b.text for b in beam])
+        return super().expand(attack, beam)
 
     def score(self, attack: Attack, candidates: list[AttackedText]) -> list[GoalResult]:
         """Score ``candidates`` chunk by chunk, stopping after a chunk that holds a success."""

@@ -186,12 +186,21 @@ class MultiExitVictim:
                 self._cache.popitem(last=False)
         return [answers[t] for t in texts]
 
+    def _pad(self, encoded: dict[str, list], idx) -> dict[str, torch.Tensor]:
+        """Rows ``idx`` of a tokenised (unpadded) batch, padded as :meth:`encode` pads them."""
+        rows = {k: [v[i] for i in idx] for k, v in encoded.items()}
+        if self.pad_to:
+            return self.tokenizer.pad(rows, padding="max_length", max_length=self.pad_to, return_tensors="pt")
+        return self.tokenizer.pad(rows, padding="longest", return_tensors="pt")
+
     @torch.inference_mode()
     def _run(self, texts: list[str], all_exits: bool) -> list[VictimOutput]:
-        lengths = [len(ids) for ids in self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]]
+        # one tokenisation of every text (its lengths group the batches), padded batch by batch
+        encoded = dict(self.tokenizer(texts, truncation=True, max_length=self.pad_to or self.max_length))
+        lengths = [len(ids) for ids in encoded["input_ids"]]
         out: list[VictimOutput | None] = [None] * len(texts)
         for idx in length_sorted_batches(lengths, self.batch_size):
-            batch = self.encode([texts[i] for i in idx])
+            batch = self._pad(encoded, idx)
             types = batch.get("token_type_ids")
             if all_exits:
                 exit_logits = self.model(batch["input_ids"], batch["attention_mask"], types).exit_logits

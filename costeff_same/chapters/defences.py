@@ -84,7 +84,8 @@ class DefencesConfig(StageConfig):
             and defence (the first of chapter 4's order).
         max_distance: the sanitiser's largest corrected edit distance.
         cap_layer: the guard's cap layer c.
-        guard_fpr: the share of clean validation inputs reaching c that the guard may flag.
+        guard_cost: the validation accuracy the guard may cost (its threshold flags as many clean
+            validation inputs as that allows).
         mu: the adaptive attacker's weight of the detector term.
         rounds, examples_per_round, clean_examples, epochs, learning_rate: adversarial
             training's (:class:`AdversarialTrainingConfig`); its clean sentences are also
@@ -97,14 +98,14 @@ class DefencesConfig(StageConfig):
 
     multi_exit: MultiExitExperimentConfig
     settings: SameSettings = SameSettings()
-    query_budget: int | None = 2000
+    query_budget: int | None = 1000
     same_examples: int = 200
     victims: tuple[str, ...] = VICTIMS
     defences: tuple[str, ...] = DEFENCE_NAMES
     num_examples: int = 50
     max_distance: int = 2
     cap_layer: int = 3
-    guard_fpr: float = 0.05
+    guard_cost: float = 0.005
     mu: float = 1.0
     rounds: int = 2
     examples_per_round: int = 64
@@ -124,8 +125,8 @@ class DefencesConfig(StageConfig):
         if not 1 <= self.num_examples <= self.same_examples:
             raise ConfigError(f"num_examples={self.num_examples} must be in 1..same_examples={self.same_examples} "
                               "(the non-adaptive attack replays chapter 4's texts)")
-        if self.cap_layer < 1 or not 0 <= self.guard_fpr < 1:
-            raise ConfigError(f"cap_layer={self.cap_layer} must be >= 1 and guard_fpr={self.guard_fpr} in [0, 1)")
+        if self.cap_layer < 1 or not 0 <= self.guard_cost < 1:
+            raise ConfigError(f"cap_layer={self.cap_layer} must be >= 1 and guard_cost={self.guard_cost} in [0, 1)")
 
     def chapter4_unit(self, name: str, value: float) -> SameUnitConfig:
         """Chapter 4's SAME unit against ``name`` (its own cache entry)."""
@@ -168,7 +169,8 @@ DEFENCES_SCHEMA = Schema("06_defences", {
                                            "chapter 4's, unlimited)"),
     "max_distance": Param("int", "the sanitiser's largest corrected edit distance (1 or 2)"),
     "cap_layer": Param("int", "the guard's cap layer: a flagged input exits there"),
-    "guard_fpr": Param("float", "share of clean validation inputs reaching the cap layer the guard may flag"),
+    "guard_cost": Param("float", "validation accuracy the guard may cost (its threshold flags as many clean inputs "
+                                 "as that allows)"),
     "mu": Param("float", "the adaptive attacker's weight of the guard's detector in its loss"),
     "rounds": Param("int", "adversarial training: attack-and-train rounds"),
     "examples_per_round": Param("int", "adversarial training: training sentences attacked per round"),
@@ -257,7 +259,7 @@ def _defended(ch: _Chapter, defence: str, name: str, value: float, model, chapte
     if defence == "guard":
         clean_train = training_sentences(data, cfg.clean_examples, training.clean_offset(), cfg.seed)[0]
         detector, fitted = fit_detector(model, policy, run_defence_attack(training.round_unit(0)), clean_train,
-                                        ch.validation, ch.tokenizer, data.max_length, cfg.cap_layer, cfg.guard_fpr,
+                                        ch.validation, ch.tokenizer, data.max_length, cfg.cap_layer, cfg.guard_cost,
                                         cfg.seed, cfg.batch_size)
         system.policy, system.spec = GuardedPolicy(policy, detector), DefenceConfig.guard(detector, cfg.mu)
         clean4, adv4, _ = unit_texts(chapter4, ch.tokenizer, data.max_length)

@@ -24,11 +24,11 @@ from costeff_same.evaluation import exit_layers
 
 
 def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_texts: list[str], validation: Encoded,
-                 tokenizer, max_length: int, cap_layer: int, fpr: float, seed: int = 0,
+                 tokenizer, max_length: int, cap_layer: int, max_cost: float, seed: int = 0,
                  batch_size: int = 64) -> tuple[TrajectoryDetector, dict[str, Any]]:
     """The guard's detector for ``model`` at ``policy``: clean training sentences against SAME's
-    texts on other training sentences, calibrated on the clean validation inputs that reach the
-    cap layer.
+    texts on other training sentences, its threshold calibrated on the clean validation split
+    to cost at most ``max_cost`` of its accuracy (:meth:`TrajectoryDetector.calibrate`).
 
     Args:
         model: the victim model; ``policy`` its exit policy.
@@ -37,7 +37,7 @@ def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_text
         clean_texts: clean training sentences (the negatives).
         validation: the encoded validation split (the calibration).
         tokenizer, max_length: how the victim reads a text.
-        cap_layer: c; ``fpr`` the share of clean validation inputs reaching c that may be flagged.
+        cap_layer: c; ``max_cost`` the validation accuracy the guard may cost (a fraction).
         seed: seeds the solver; ``batch_size`` texts per forward.
 
     Returns:
@@ -48,11 +48,12 @@ def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_text
     adv = collect_exit_logits(model, Encoded.from_texts(adv_texts, [0] * len(adv_texts), tokenizer, max_length))
     detector = TrajectoryDetector.fit(clean, adv, cap_layer, seed=seed)
     val_logits = collect_exit_logits(model, validation)
-    val_layers, _ = exit_layers(model, validation, policy, batch_size, early_exit=False)
-    reaching = val_layers >= cap_layer
-    detector.calibrate(val_logits[:, reaching], fpr)
+    val_layers, val_preds = exit_layers(model, validation, policy, batch_size, early_exit=False)
+    detector.calibrate(val_logits, validation.labels, val_layers, val_preds, max_cost)
+    flagged = (val_layers >= cap_layer) & detector.flags(val_logits)
     return detector, {"clean_examples": len(clean_texts), "attack_examples": len(adv_texts),
-                      "validation_reaching_cap": int(reaching.sum()), "threshold": detector.threshold}
+                      "validation_reaching_cap": int((val_layers >= cap_layer).sum()),
+                      "validation_flagged": int(flagged.sum()), "threshold": detector.threshold}
 
 
 def detector_roc(detector: TrajectoryDetector, model, clean: Encoded, adv: Encoded, attacked: np.ndarray,

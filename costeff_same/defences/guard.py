@@ -14,8 +14,8 @@ detector and the guard are this project's (the methods page, "Defences of the ef
   ``sum_k p_i[k] p_{i-1}[k]`` of two neighbouring exits (low when they disagree);
   differentiable, so an adaptive attacker can descend on the detector too;
 - :class:`TrajectoryDetector`: logistic regression (scikit-learn) on those features,
-  clean inputs against SAME texts, with its threshold set so that at most a share ``fpr``
-  of the clean validation inputs that reach the cap layer are flagged;
+  clean inputs against SAME texts, its threshold set to flag as many clean validation inputs
+  as an accuracy budget allows (:meth:`TrajectoryDetector.calibrate`);
 - :class:`GuardedPolicy`: an exit policy (the interface of
   :class:`~costeff_same.core.exits.ExitPolicy`, so both execution paths apply it and agree):
   the victim's policy, plus an exit at ``c`` for a flagged input;
@@ -112,24 +112,45 @@ class TrajectoryDetector:
         return ((x - torch.as_tensor(self.mean)) / torch.as_tensor(self.scale)) @ torch.as_tensor(self.coef) \
             + self.intercept
 
-    def calibrate(self, clean_logits: np.ndarray, fpr: float) -> float:
-        """Set :attr:`threshold` so that a share ``fpr`` of ``clean_logits``' inputs at most is flagged.
+    def calibrate(self, exit_logits: np.ndarray, labels: np.ndarray, base_exit_layer: np.ndarray,
+                  base_prediction: np.ndarray, max_cost: float) -> float:
+        """Set :attr:`threshold` to flag as many clean inputs as an accuracy budget allows.
+
+        Inputs that reach the cap layer under the base policy are flagged in order of their
+        logit, highest first; a flagged input is served the prediction of exit ``c``. The
+        threshold flags the longest such prefix whose accuracy loss over all the inputs,
+        ``mean(base correct) - mean(guarded correct)``, stays at most ``max_cost``.
 
         Args:
-            clean_logits: ``(L', N, C)`` exit logits of the clean inputs that reach the cap layer.
-            fpr: the false-positive rate allowed, in [0, 1).
+            exit_logits: ``(L', N, C)`` exit logits of clean (validation) inputs.
+            labels: ``(N,)`` their labels.
+            base_exit_layer: ``(N,)`` their exit layers under the victim's policy (1..L).
+            base_prediction: ``(N,)`` the predictions the victim serves them.
+            max_cost: the accuracy the guard may cost (a fraction, e.g. 0.005).
 
         Returns:
-            The threshold.
+            The threshold (+inf: no input can be flagged within the budget).
 
         Raises:
-            ValueError: for ``fpr`` outside [0, 1) or no inputs.
+            ValueError: for a negative ``max_cost`` or no inputs.
         """
-        if not 0 <= fpr < 1 or clean_logits.shape[1] == 0:
-            raise ValueError(f"fpr={fpr} must be in [0, 1) and inputs given (got {clean_logits.shape[1]})")
-        scores = np.sort(self.logit(clean_logits).numpy())
-        allowed = int(math.floor(fpr * len(scores)))
-        self.threshold = float(scores[len(scores) - allowed - 1]) if allowed < len(scores) else -math.inf
+        labels = np.asarray(labels)
+        if max_cost < 0 or len(labels) == 0:
+            raise ValueError(f"max_cost={max_cost} must be >= 0 and inputs given (got {len(labels)})")
+        z = self.logit(exit_logits).numpy()
+        cap_correct = np.asarray(exit_logits[self.cap_layer - 1]).argmax(-1) == labels
+        base_correct = np.asarray(base_prediction) == labels
+        reaching = np.flatnonzero(np.asarray(base_exit_layer) >= self.cap_layer)
+        order = reaching[np.argsort(-z[reaching], kind="stable")]
+        cost = np.cumsum(base_correct[order].astype(float) - cap_correct[order]) / len(labels)
+        over = np.flatnonzero(cost > max_cost + 1e-12)
+        flagged = over[0] if len(over) else len(order)          # inputs flagged: order[:flagged]
+        if len(order) == 0:
+            self.threshold = math.inf                             # no clean input to calibrate on
+        elif flagged < len(order):
+            self.threshold = float(z[order[flagged]])             # flags the ones strictly above
+        else:
+            self.threshold = -math.inf                            # every input reaching c costs nothing
         return self.threshold
 
     def flags(self, exit_logits: torch.Tensor | np.ndarray) -> np.ndarray:
