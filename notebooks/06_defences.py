@@ -267,6 +267,35 @@ glue("goal_tally", "Verdicts over the (victim, defence) pairs: "
      + ", ".join(f"{n} {verdict}" for verdict, n in tally.items()), display=False)
 goals.set_index(["victim", "defence"])
 
+# %% [markdown]
+# ## Conclusion
+#
+# Against texts crafted for the undefended victim, the strongest defence is the
+# {glue:text}`best_replay_defence` on the {glue:text}`best_replay_victim` victim: the
+# efficiency-gain reduction falls to {glue:text}`best_replay_ci`, against
+# {glue:text}`none_replay_ci` undefended. Against the attacker who knows the defence, the lowest
+# reduction of any defence is {glue:text}`best_adaptive_ci` ({glue:text}`best_adaptive_defence`,
+# {glue:text}`best_adaptive_victim` victim), with the goal's limit at {glue:text}`reduction_goal`;
+# the goal's verdicts are in the table above.
+
+# %% tags=["hide-input"]
+def lowest(kind):
+    """The (victim, defence) with the lowest efficiency-gain reduction under ``kind`` of attack."""
+    pairs = [(v, d) for v in V for d in summary["defences"]
+             if (V[v][d][kind]["efficiency_gain_reduction"] or {}).get("estimate") is not None]
+    return min(pairs, key=lambda p: V[p[0]][p[1]][kind]["efficiency_gain_reduction"]["estimate"], default=None)
+
+
+for kind, key in (("non_adaptive", "replay"), ("adaptive", "adaptive")):
+    best = lowest(kind)
+    glue(f"best_{key}_defence", names.DEFENCE_LABELS[best[1]] if best else "n/a", display=False)
+    glue(f"best_{key}_victim", names.victim_label(best[0], short=True) if best else "n/a", display=False)
+    glue(f"best_{key}_ci", interval_text(V[best[0]][best[1]][kind]["efficiency_gain_reduction"]) if best else "n/a",
+         display=False)
+replay_best = lowest("non_adaptive")
+glue("none_replay_ci", interval_text(V[replay_best[0]]["none"]["non_adaptive"]["efficiency_gain_reduction"])
+     if replay_best else "n/a", display=False)
+
 # %% tags=["remove-cell"]
 glue("run_box", run_box("06_defences", profile, params, computes=(
     "fits three defences to chapter 1's victims (a sanitiser, a compute guard, adversarial training) and "
