@@ -9,13 +9,14 @@ import torch
 
 from costeff_same import verdicts
 from costeff_same.attacks.goal_functions import Slowdown
+from costeff_same.attacks.same_chen_2023 import build
 from costeff_same.attacks.same_loss import SameLoss
 from costeff_same.attacks.text import AttackedText
 from costeff_same.attacks.transformations import HOMOGLYPHS
 from costeff_same.attacks.victim import MultiExitVictim
 from costeff_same.chapters.defences import defences_config
 from costeff_same.core.exits import ExitPolicy, early_exit_forward, simulate_exits
-from costeff_same.defences.guard import GuardAwareLoss, GuardedPolicy, TrajectoryDetector, trajectory_features
+from costeff_same.defences.guard import DetectorPenalty, GuardedPolicy, TrajectoryDetector, trajectory_features
 from costeff_same.defences.sanitiser import Sanitiser, fold_homoglyphs, homoglyph_table
 from costeff_same.defences.systems import DefenceConfig, SanitisedVictim, split_sentences, training_sentences
 from costeff_same.foundations.config import ConfigError, DataConfig
@@ -122,12 +123,15 @@ def test_the_guard_aware_loss_adds_the_detectors_penalty_and_its_gradient(tiny_m
     logits = tiny_model(**batch).exit_logits.detach().requires_grad_(True)
     layers = torch.full((3,), tiny_model.num_layers)
     same = SameLoss()
-    aware = GuardAwareLoss(same, _detector(2, 0.0), mu=1.0)
+    aware = SameLoss(penalty=DetectorPenalty(_detector(2, 0.0), mu=1.0))
     plain_value, aware_value = same(logits, layers), aware(logits, layers)
     assert aware_value > plain_value
     (g_plain,), (g_aware,) = torch.autograd.grad(plain_value, logits), torch.autograd.grad(aware_value, logits)
     assert not torch.allclose(g_plain[:2], g_aware[:2])              # the detector reads exits 1..2
     assert torch.allclose(g_plain[2:], g_aware[2:])                  # and nothing after
+    penalty = DetectorPenalty(_detector(2, 0.0))
+    victim = MultiExitVictim(tiny_model, tokenizer, ExitPolicy("entropy", 0.0), max_length=32)
+    assert build(victim, penalty=penalty).transformation.gradients.loss.penalty is penalty
 
 
 def test_the_detector_separates_uniform_trajectories_and_spends_no_more_than_its_accuracy_budget():

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -392,7 +392,7 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
           dynamic_weights: bool = True, word_level: bool = True, char_level: bool = True,
           reference_quirks: bool = False, beam_width: int = 5, max_iterations: int = 10, top_n: int = 100,
           top_k: int = 10, max_rate: float = 0.1, min_words: int = 3, chunk_size: int | None = 32,
-          tie_break: bool = True) -> Attack:
+          tie_break: bool = True, penalty: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Attack:
     """SAME against ``victim``.
 
     Args:
@@ -415,6 +415,8 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
         chunk_size: candidates per scoring batch (None: a whole iteration).
         tie_break: among candidates that exit at the same layer, prefer the one whose exit is
             least sure (a departure from the paper: :meth:`SameBeamSearch.rank_key`).
+        penalty: ``(L, batch, C)`` exit logits -> ``(batch,)``, added to SAME's loss of each text
+            (an attacker who knows a defence: chapter 6's guard); None: SAME's loss alone.
 
     Returns:
         The :class:`~costeff_same.attacks.attack.Attack`.
@@ -424,7 +426,7 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
     """
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda={lam} must be in [0, 1]")
-    loss = SameLoss(lam=lam, dynamic=dynamic_weights)
+    loss = SameLoss(lam=lam, dynamic=dynamic_weights, penalty=penalty)
     transformation = SameTransformation(SameGradients(victim, loss, reference_quirks), word_level, char_level,
                                         top_n, top_k, multi_piece=not reference_quirks)
     constraints = [

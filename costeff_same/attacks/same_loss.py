@@ -23,7 +23,8 @@ All functions work on a batch: ``exit_logits`` is ``(L, batch, C)`` and ``exit_l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -158,13 +159,19 @@ class SameLoss:
         dynamic: use the dynamic weights.
         before: weight of the exits before the exit layer (0.1).
         growth: base of the weights from the exit layer on (1.2).
+        penalty: ``(L, batch, C)`` exit logits -> ``(batch,)``, added to each text's loss (an
+            attacker who knows a defence, e.g. chapter 6's guard); None: SAME's loss alone.
     """
 
     lam: float = LAMBDA
     dynamic: bool = True
     before: float = BEFORE_WEIGHT
     growth: float = GROWTH
+    penalty: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, compare=False)
 
     def __call__(self, exit_logits: torch.Tensor, exit_layer: torch.Tensor) -> torch.Tensor:
-        """Scalar: the sum over the batch of :func:`same_loss`."""
-        return same_loss(exit_logits, exit_layer, self.lam, self.dynamic, self.before, self.growth).sum()
+        """Scalar: the sum over the batch of :func:`same_loss` (plus the penalty)."""
+        loss = same_loss(exit_logits, exit_layer, self.lam, self.dynamic, self.before, self.growth)
+        if self.penalty is not None:
+            loss = loss + self.penalty(exit_logits)
+        return loss.sum()

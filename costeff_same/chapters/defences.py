@@ -38,7 +38,7 @@ import numpy as np
 
 from costeff_same import verdicts
 from costeff_same.attacks.same_units import SameSettings, SameUnitConfig, run_same_unit
-from costeff_same.attacks.transfer import unit_texts
+from costeff_same.attacks.transfer import replay, unit_texts
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
@@ -208,12 +208,8 @@ def defences_config(**params: Any) -> DefencesConfig:
 
 # -- chapter 6 -------------------------------------------------------------------------------
 
-def _sides(model, policy, clean: Encoded, adv: Encoded, batch_size: int) -> dict[str, list[int]]:
-    """Exit layers and predictions of a defended system on paired clean and adversarial texts."""
-    c_layers, c_preds = exit_layers(model, clean, policy, batch_size)
-    a_layers, a_preds = exit_layers(model, adv, policy, batch_size)
-    return {"clean_exit_layer": c_layers.tolist(), "adv_exit_layer": a_layers.tolist(),
-            "clean_prediction": c_preds.tolist(), "adv_prediction": a_preds.tolist()}
+#: what the chapter keeps of each attack on a system: per sentence, clean and adversarial
+SIDES = ("clean_exit_layer", "adv_exit_layer", "clean_prediction", "adv_prediction")
 
 
 @dataclasses.dataclass
@@ -260,7 +256,7 @@ def _defended(ch: _Chapter, defence: str, name: str, value: float, model, chapte
         clean_train = training_sentences(data, cfg.clean_examples, training.clean_offset(), cfg.seed)[0]
         detector, fitted = fit_detector(model, policy, run_defence_attack(training.round_unit(0)), clean_train,
                                         ch.validation, ch.tokenizer, data.max_length, cfg.cap_layer, cfg.guard_cost,
-                                        cfg.seed, cfg.batch_size)
+                                        cfg.seed)
         system.policy, system.spec = GuardedPolicy(policy, detector), DefenceConfig.guard(detector, cfg.mu)
         clean4, adv4, _ = unit_texts(chapter4, ch.tokenizer, data.max_length)
         attacked = np.array([r["status"] != "skipped" for r in chapter4["results"]])
@@ -284,9 +280,13 @@ def _victim_row(ch: _Chapter, name: str, value: float) -> dict[str, Any]:
     labels = [r["label"] for r in first["results"]]
 
     def replayed(system_model, system_policy, sanitise=None) -> dict[str, list[int]]:
-        clean, adv = (ch.encode([r[key] for r in first["results"]], labels, sanitise)
-                      for key in ("original_text", "perturbed_text"))
-        return _sides(system_model, system_policy, clean, adv, cfg.batch_size)
+        """Chapter 4's texts (sanitised first, with ``sanitise``) through the defended system."""
+        source = first if sanitise is None else {"results": [
+            {**r, "original_text": sanitise(r["original_text"]), "perturbed_text": sanitise(r["perturbed_text"])}
+            for r in first["results"]]}
+        out = replay(source, system_model, system_policy, ch.tokenizer, cfg.multi_exit.data.max_length,
+                     cfg.batch_size)
+        return {k: out[k] for k in SIDES}
 
     layers, preds = exit_layers(model, ch.test, policy, cfg.batch_size)
     row: dict[str, Any] = {"policy": name, "policy_value": value, "labels": ch.test.labels.tolist(),

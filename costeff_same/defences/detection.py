@@ -15,17 +15,16 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from costeff_same.core.data import Encoded
-from costeff_same.core.exits import ExitPolicy
+from costeff_same.core.exits import ExitPolicy, simulate_exits
 from costeff_same.core.statistics import bootstrap_interval
 from costeff_same.defences.guard import TrajectoryDetector
 from costeff_same.engine.results import no_nan
 from costeff_same.engine.training import collect_exit_logits
-from costeff_same.evaluation import exit_layers
 
 
 def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_texts: list[str], validation: Encoded,
-                 tokenizer, max_length: int, cap_layer: int, max_cost: float, seed: int = 0,
-                 batch_size: int = 64) -> tuple[TrajectoryDetector, dict[str, Any]]:
+                 tokenizer, max_length: int, cap_layer: int, max_cost: float,
+                 seed: int = 0) -> tuple[TrajectoryDetector, dict[str, Any]]:
     """The guard's detector for ``model`` at ``policy``: clean training sentences against SAME's
     texts on other training sentences, its threshold calibrated on the clean validation split
     to cost at most ``max_cost`` of its accuracy (:meth:`TrajectoryDetector.calibrate`).
@@ -38,7 +37,7 @@ def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_text
         validation: the encoded validation split (the calibration).
         tokenizer, max_length: how the victim reads a text.
         cap_layer: c; ``max_cost`` the validation accuracy the guard may cost (a fraction).
-        seed: seeds the solver; ``batch_size`` texts per forward.
+        seed: seeds the solver.
 
     Returns:
         The detector and its training record (examples per class, validation inputs reaching c).
@@ -48,7 +47,8 @@ def fit_detector(model, policy: ExitPolicy, attacked: dict[str, Any], clean_text
     adv = collect_exit_logits(model, Encoded.from_texts(adv_texts, [0] * len(adv_texts), tokenizer, max_length))
     detector = TrajectoryDetector.fit(clean, adv, cap_layer, seed=seed)
     val_logits = collect_exit_logits(model, validation)
-    val_layers, val_preds = exit_layers(model, validation, policy, batch_size, early_exit=False)
+    decision = simulate_exits(val_logits, policy)                # the victim's exits, from the same forward
+    val_layers, val_preds = decision.exit_layer, decision.predictions
     detector.calibrate(val_logits, validation.labels, val_layers, val_preds, max_cost)
     flagged = (val_layers >= cap_layer) & detector.flags(val_logits)
     return detector, {"clean_examples": len(clean_texts), "attack_examples": len(adv_texts),

@@ -19,8 +19,8 @@ detector and the guard are this project's (the methods page, "Defences of the ef
 - :class:`GuardedPolicy`: an exit policy (the interface of
   :class:`~costeff_same.core.exits.ExitPolicy`, so both execution paths apply it and agree):
   the victim's policy, plus an exit at ``c`` for a flagged input;
-- :class:`GuardAwareLoss`: SAME's loss plus ``mu * softplus(detector logit - threshold)``,
-  the loss of the attacker who knows the guard (the goal of that attacker is the guarded
+- :class:`DetectorPenalty`: ``mu * softplus(detector logit - threshold)``, added to SAME's
+  loss by the attacker who knows the guard (the goal of that attacker is the guarded
   system's exit layer, which a flagged text cannot raise above ``c``).
 """
 
@@ -34,7 +34,6 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from costeff_same.attacks.same_loss import SameLoss
 from costeff_same.core.exits import ExitPolicy
 
 
@@ -229,23 +228,21 @@ class GuardedPolicy:
 
 
 @dataclass(frozen=True)
-class GuardAwareLoss:
-    """The adaptive attacker's loss against the guard: SAME's loss, plus a penalty for being flagged.
+class DetectorPenalty:
+    """The adaptive attacker's penalty for being flagged by the guard, added to SAME's loss
+    (:class:`~costeff_same.attacks.same_loss.SameLoss`'s ``penalty``).
 
-    ``sum_batch [ SAME loss + mu * softplus(detector logit - threshold) ]``: the attacker
-    still makes the exits unsure, but is pushed back below the detector's threshold.
+    ``mu * softplus(detector logit - threshold)`` per text: the attacker still makes the exits
+    unsure, but is pushed back below the detector's threshold.
 
     Attributes:
-        same: SAME's loss (:class:`~costeff_same.attacks.same_loss.SameLoss`).
         detector: the guard's detector.
-        mu: the weight of the detector term.
+        mu: the weight of the penalty.
     """
 
-    same: SameLoss
     detector: TrajectoryDetector = field(hash=False, compare=False)
     mu: float = 1.0
 
-    def __call__(self, exit_logits: torch.Tensor, exit_layer: torch.Tensor) -> torch.Tensor:
-        """Scalar loss from ``(L, batch, C)`` exit logits and ``(batch,)`` exit layers."""
-        margin = self.detector.logit(exit_logits) - self.detector.threshold
-        return self.same(exit_logits, exit_layer) + self.mu * torch.nn.functional.softplus(margin).sum()
+    def __call__(self, exit_logits: torch.Tensor) -> torch.Tensor:
+        """``(batch,)`` penalties from ``(L, batch, C)`` exit logits."""
+        return self.mu * torch.nn.functional.softplus(self.detector.logit(exit_logits) - self.detector.threshold)

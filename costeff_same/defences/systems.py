@@ -14,7 +14,7 @@ Chapter 6 evaluates every defence as a system an attacker queries
 The attacker who knows the defence (:func:`adaptive_attack`) runs SAME against that
 system: its goal (the exit layer) is the defended system's, so the sanitiser's effect
 and the guard's cap are in every score; against the guard its loss also pushes the
-detector's logit below the threshold (:class:`~costeff_same.defences.guard.GuardAwareLoss`).
+detector's logit below the threshold (:class:`~costeff_same.defences.guard.DetectorPenalty`).
 Its gradient is the victim model's at the raw text (the sanitiser has no gradient: the
 candidates it undoes are simply scored low, as BPDA with the identity would treat it,
 Athalye et al., 2018).
@@ -31,7 +31,6 @@ import numpy as np
 
 from costeff_same.attacks.attack import Attack
 from costeff_same.attacks.same_chen_2023 import build
-from costeff_same.attacks.same_loss import SameLoss
 from costeff_same.attacks.same_units import SameSettings
 from costeff_same.attacks.sentences import balanced_order
 from costeff_same.attacks.text import AttackedText
@@ -40,7 +39,7 @@ from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.data import load_task, subsample
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
-from costeff_same.defences.guard import GuardAwareLoss, GuardedPolicy, TrajectoryDetector
+from costeff_same.defences.guard import DetectorPenalty, GuardedPolicy, TrajectoryDetector
 from costeff_same.defences.sanitiser import Sanitiser
 from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig, choice
 
@@ -57,7 +56,7 @@ class DefenceConfig(StageConfig):
         max_distance: the sanitiser's largest corrected edit distance (1 or 2).
         detector: the guard's detector (:meth:`TrajectoryDetector.to_dict` as canonical JSON:
             part of the key), or None.
-        mu: the adaptive attacker's weight of the detector term (:class:`GuardAwareLoss`).
+        mu: the adaptive attacker's weight of the detector term (:class:`DetectorPenalty`).
 
     Raises:
         ConfigError: for an unknown defence (the accepted ones are listed) or a guard without detector.
@@ -165,11 +164,7 @@ def adaptive_attack(victim: MultiExitVictim, settings: SameSettings, defence: De
     """SAME against the defended system ``victim`` (the attacker who knows the defence).
 
     The goal is the defended system's exit layer (the victim applies the defence); against
-    the guard the gradient's loss is :class:`GuardAwareLoss` (weight ``defence.mu``).
+    the guard, SAME's loss also carries :class:`DetectorPenalty` (weight ``defence.mu``).
     """
-    attack = build(victim, **settings.build_kwargs())
-    if defence.name == "guard":
-        gradients = attack.transformation.gradients
-        gradients.loss = GuardAwareLoss(SameLoss(lam=settings.lam, dynamic=settings.dynamic_weights),
-                                        defence.the_detector(), defence.mu)
-    return attack
+    penalty = DetectorPenalty(defence.the_detector(), defence.mu) if defence.name == "guard" else None
+    return build(victim, **settings.build_kwargs(), penalty=penalty)
