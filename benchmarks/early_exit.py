@@ -21,12 +21,14 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
+import torch
 
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.exits import ExitPolicy, simulate_exits
 from costeff_same.core.metrics import exit_stats, time_inference
 from costeff_same.engine.results import is_cached
-from costeff_same.engine.training import collect_exit_logits, set_threads
+from costeff_same.engine.threads import TASK_THREADS
+from costeff_same.engine.training import collect_exit_logits
 from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import load_profile
 from costeff_same.victims import multi_exit_config, run_multi_exit
@@ -44,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs {args.runs} must be >= 1")
-    set_threads()
+    torch.set_num_threads(TASK_THREADS)  # as every stage runs
 
     cfg = multi_exit_config(**load_profile(args.profile)["01_multi_exit"])
     if not is_cached("multi_exit", cfg):

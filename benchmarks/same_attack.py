@@ -23,12 +23,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import numpy as np
+import torch
 
 from costeff_same.attacks.same_chen_2023 import build
 from costeff_same.attacks.sentences import attack_sentences
 from costeff_same.attacks.units import load_victim
 from costeff_same.chapters.same import same_config
-from costeff_same.engine.training import set_threads
+from costeff_same.engine.threads import TASK_THREADS
 from costeff_same.foundations.config import load_profile
 from costeff_same.victims import run_multi_exit
 
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--profile", default="default")
     parser.add_argument("--sentences", type=int, default=40)
     args = parser.parse_args()
-    set_threads()
+    torch.set_num_threads(TASK_THREADS)  # as every stage runs
     cfg = same_config(**load_profile(args.profile)["04_same"])
     chapter1 = run_multi_exit(cfg.multi_exit)
     texts, labels, _ = attack_sentences(cfg.multi_exit.data, args.sentences, cfg.seed)

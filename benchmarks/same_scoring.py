@@ -38,7 +38,7 @@ from costeff_same.attacks.units import load_victim
 from costeff_same.chapters.same import same_config
 from costeff_same.core.exits import early_exit_forward, simulate_exits
 from costeff_same.engine.results import is_cached
-from costeff_same.engine.training import set_threads
+from costeff_same.engine.threads import TASK_THREADS
 from costeff_same.foundations.config import load_profile
 from costeff_same.victims import run_multi_exit
 
@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.chunk < 1:
         parser.error(f"--chunk {args.chunk} must be >= 1")
-    set_threads()
+    torch.set_num_threads(TASK_THREADS)  # as every stage runs
 
     cfg = same_config(**load_profile(args.profile)["04_same"])
     if not is_cached("multi_exit", cfg.multi_exit):

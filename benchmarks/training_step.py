@@ -37,8 +37,8 @@ from costeff_same.core.modeling import (
     from_backbone,
     task_loss,
 )
+from costeff_same.engine.threads import TASK_THREADS
 from costeff_same.engine.trainer import adamw
-from costeff_same.engine.training import set_threads
 
 
 def with_dropout(model: nn.Module) -> nn.Module:
@@ -75,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 1:
         parser.error(f"--steps {args.steps} must be >= 1")
-    set_threads()
+    torch.set_num_threads(TASK_THREADS)  # as every stage runs
     backbone = load_backbone("minilm-l6", seed=0)
     full = from_backbone(backbone.model, 2, "deebert", seed=0, exit_pooling="mean")
     shape = {k: v for k, v in full.config.to_dict().items()

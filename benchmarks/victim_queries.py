@@ -29,7 +29,6 @@ from costeff_same.core.data import load_task, subsample
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.modeling import from_backbone
 from costeff_same.engine.results import is_cached
-from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import load_profile
 from costeff_same.victims import multi_exit_config, run_multi_exit
 from costeff_same.zoo import trained_model
@@ -54,9 +53,9 @@ def main() -> None:
     parser.add_argument("--dynamic-texts", type=int, default=512, help="sentences timed with dynamic padding")
     parser.add_argument("--padded-texts", type=int, default=64, help="sentences timed padded to 512 tokens")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: every core)")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default: 1, as every stage)")
     args = parser.parse_args()
-    set_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
     cfg = multi_exit_config(**load_profile(args.profile)["01_multi_exit"])
     if is_cached("multi_exit", cfg):

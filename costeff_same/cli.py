@@ -8,11 +8,16 @@
                           [--victim entropy|patience] [--set key=value ...]
     costeff-same parameters [--chapter 01_multi_exit] [--write]
     costeff-same data wordnet [--source auto|nltk|debian]
-    costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--workers N] [--set key=value ...]
+    costeff-same compress --profile default [--model costeff|ta|static_h2|...] [--set key=value ...]
+    costeff-same study    --profile default [--seeds 0 1 2] [--chapters 01_multi_exit ...]
     costeff-same check-site [--html _build/html] [--page book/methods.html ...] [--screenshots DIR]
 
 ``--set`` overrides one notebook parameter of the profile (values are read as YAML, so
-``--set epochs=1 --set task=imdb`` work). Errors in input (and a training run that
+``--set epochs=1 --set task=imdb`` work). Every command that runs stages takes the run
+settings (:mod:`costeff_same.foundations.runtime`): ``--device auto|cpu|cuda``,
+``--executor local|dask``, ``--scheduler tcp://HOST:PORT`` (join a running Dask cluster) and
+``--workers N`` (stages side by side); they change where and how fast stages run, never
+what a stage computes on a CPU. Errors in input (and a training run that
 diverges) are reported in one line naming the bad value and the accepted ones, with exit
 status 2; a file that cannot be written or read (a full disk, a read-only folder) in one
 line naming the path and the cause, with exit status 1; an interrupted run with 130 (its
@@ -34,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from costeff_same.foundations import runtime
 from costeff_same.foundations.config import PROFILES, ConfigError, load_profile
 
 #: a number in exponent notation without a dot (``5e-5``), which YAML 1.1 reads as a string
@@ -221,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="costeff-same", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, fn, help_text: str, sets: bool = True, profile: bool = True) -> argparse.ArgumentParser:
+    def add(name: str, fn, help_text: str, sets: bool = True, profile: bool = True,
+            runs: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if profile:
             p.add_argument("--profile", default="default", choices=PROFILES,
@@ -229,14 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
         if sets:
             p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                            help="override one notebook parameter of the profile")
-        p.set_defaults(fn=fn)
+        if runs:
+            p.add_argument("--device", choices=runtime.DEVICES, help="where stages compute (default: the "
+                           "profile's run.device, else cpu; auto: CUDA when there is one)")
+            p.add_argument("--executor", choices=runtime.EXECUTORS, help="what runs independent stages side by "
+                           "side: local (a process pool, the default) or dask (a LocalCluster, or --scheduler's)")
+            p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="join this running Dask scheduler")
+            p.add_argument("--workers", type=int, help="stages side by side, one thread each (default: one per "
+                           "core); the results do not depend on it")
+        p.set_defaults(fn=fn, runs=runs)
         return p
 
     add("train", cmd_train, "fine-tune the chapter-1 victims (cached)").add_argument(
         "--victim", choices=("entropy", "patience"), help="train only this victim")
     add("evaluate", cmd_evaluate, "run chapter 1's evaluation and print its summary")
-    add("summary", cmd_summary, "summarise every finished chapter from the cache", sets=False).add_argument(
-        "--json", action="store_true", help="machine-readable output")
+    add("summary", cmd_summary, "summarise every finished chapter from the cache", sets=False,
+        runs=False).add_argument("--json", action="store_true", help="machine-readable output")
     add("notebooks", cmd_notebooks, "execute the chapters with papermill into book/").add_argument(
         "--chapter", help="only this chapter (e.g. 01_multi_exit)")
     attack = add("attack", cmd_attack, "run one accuracy attack recipe on the chapter-1 victims (cached, chapter 3)")
@@ -246,23 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     compress = add("compress", cmd_compress, "run COST-EFF, its baselines and ablations (cached, chapter 2)")
     compress.add_argument("--model", help="train (or load) only this model of the comparison, e.g. costeff, ta, "
                                            "static_h2, depth_1")
-    compress.add_argument("--workers", type=int, default=None,
-                          help="models trained side by side, one thread each (default: one per core); "
-                               "the results do not depend on it")
     params = add("parameters", cmd_parameters, "print (or --write) each notebook's parameters cell from its schema",
-                 sets=False)
+                 sets=False, runs=False)
     params.add_argument("--chapter", help="only this chapter (e.g. 01_multi_exit)")
     params.add_argument("--write", action="store_true", help="rewrite the notebooks' cells in place")
     study = add("study", cmd_study, "run every chapter once per seed (each cached) and record the seed study",
                 sets=False)
     study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the seeds (default: 0 1 2)")
     study.add_argument("--chapters", nargs="+", default=None, help="only these chapters (e.g. 01_multi_exit)")
-    data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False)
+    data = add("data", cmd_data, "fetch an offline resource into the project (WordNet 3.0 for PWWS)", sets=False,
+               runs=False)
     data.add_argument("resource", choices=("wordnet",), help="the resource")
     data.add_argument("--source", default="auto", choices=("auto", "nltk", "debian"),
                       help="auto: nltk.download when online, else Debian's packages")
     site = add("check-site", cmd_check_site, "open every page of the built book in headless Chromium with the "
-               "network off and report what a reader would see broken", sets=False, profile=False)
+               "network off and report what a reader would see broken", sets=False, profile=False, runs=False)
     site.add_argument("--html", default="_build/html", help="the built site (default: _build/html)")
     site.add_argument("--page", action="append", default=[], metavar="PATH",
                       help="only this page, relative to --html (repeatable), e.g. book/methods.html")
@@ -274,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``costeff-same`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        if args.runs:       # the profile's run settings, then the command line's (children inherit them)
+            runtime.apply(args.profile, device=args.device, executor=args.executor, scheduler=args.scheduler,
+                          workers=args.workers)
         return args.fn(args)
     except (ConfigError, ValueError) as err:
         print(f"costeff-same {args.command}: error: {_one_line(err)}", file=sys.stderr)

@@ -12,6 +12,8 @@
   among those whose test FLOPs per example lie within a tolerance of a static model's; each
   match is a paired test on the same test sentences (:func:`paired_test`), Holm-corrected
   across the budgets.
+- :func:`deployer_comparison`: COST-EFF under an attack against the static slender model of
+  its width and the teacher: which costs less, and how much of its FLOPs saving survives.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ import numpy as np
 from costeff_same import verdicts
 from costeff_same.core.exits import ExitPolicy, simulate_exits
 from costeff_same.core.metrics import FlopsTable, exit_stats, mean_flops, task_metric
-from costeff_same.core.statistics import holm, mcnemar_exact, paired_metric_interval
+from costeff_same.core.statistics import (
+    Interval,
+    bootstrap_interval,
+    holm,
+    mcnemar_exact,
+    mean_interval,
+    paired_metric_interval,
+)
+from costeff_same.engine.results import no_nan
 from costeff_same.foundations.records import SweepRow
 
 
@@ -163,3 +173,56 @@ def comparisons(models: dict[str, dict[str, Any]], tolerance: float, metric: str
             match["mcnemar"]["p_holm"] = p
             match["verdict"] = verdicts.comparison(match["difference"], p)
     return rows
+
+
+def _ratio_of_means(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(b, axis=axis) / np.mean(a, axis=axis)
+
+
+def deployer_comparison(costeff: dict[str, Any], static: dict[str, list[float]]) -> dict[str, Any]:
+    """COST-EFF under one attack against the static slender model of its width and the teacher.
+
+    On the same sentences (the attack's texts against COST-EFF, each at its own length):
+
+    - ``static_minus_costeff_clean`` / ``_adv``: the paired interval of the static model's
+      FLOPs minus COST-EFF's per example, and :func:`~costeff_same.verdicts.comparison`'s verdict
+      (``beats``: COST-EFF costs less);
+    - the same against the teacher (``teacher_minus_costeff_*``);
+    - ``saving_survives``: the share of COST-EFF's FLOPs saving over the static model that is
+      left under attack, ``mean(static_adv - costeff_adv) / mean(static_clean - costeff_clean)``,
+      with its interval (each sentence's clean and adversarial saving resampled as a pair);
+    - ``worst_case_ratio``: COST-EFF's FLOPs with every layer and exit over the static
+      model's, at the adversarial texts' lengths (above 1: its worst case costs more);
+    - ``static_clean_accuracy``, ``static_adv_accuracy`` and the teacher's: the fixed
+      models' accuracy on the same clean and adversarial texts (transferred, for them).
+
+    Args:
+        costeff: COST-EFF's measured attack (``clean_flops``, ``adv_flops``, ``worst_case_flops``).
+        static: ``static_clean_flops``, ``static_adv_flops``, ``teacher_clean_flops``,
+            ``teacher_adv_flops``: ``(N,)`` FLOPs per sentence of the models that never exit,
+            and their ``*_prediction`` ``(N,)`` at the last exit.
+    """
+    c = {side: np.asarray(costeff[f"{side}_flops"]) for side in ("clean", "adv")}
+    out: dict[str, Any] = {}
+    for who in ("static", "teacher"):
+        for side in ("clean", "adv"):
+            other = np.asarray(static[f"{who}_{side}_flops"])
+            diff = mean_interval(other - c[side])
+            out[f"{who}_minus_costeff_{side}"] = diff
+            out[f"{who}_minus_costeff_{side}_verdict"] = verdicts.comparison(diff) if verdicts.finite(diff) else None
+            out[f"{who}_{side}_flops"] = float(other.mean())
+            out[f"costeff_over_{who}_{side}"] = float(c[side].mean() / other.mean())
+    labels = np.asarray(costeff["labels"])
+    for who in ("static", "teacher"):
+        for side in ("clean", "adv"):
+            if f"{who}_{side}_prediction" in static:
+                out[f"{who}_{side}_accuracy"] = float(np.mean(np.asarray(static[f"{who}_{side}_prediction"])
+                                                              == labels))
+    saving_clean = np.asarray(static["static_clean_flops"]) - c["clean"]
+    saving_adv = np.asarray(static["static_adv_flops"]) - c["adv"]
+    survives: Interval | None = None
+    if abs(saving_clean.mean()) > 0:
+        survives = bootstrap_interval([saving_clean, saving_adv], _ratio_of_means)
+    out["saving_survives"] = survives
+    out["worst_case_ratio"] = float(costeff["worst_case_flops"] / np.mean(static["static_adv_flops"]))
+    return no_nan(out)

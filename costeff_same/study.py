@@ -1,10 +1,11 @@
 """The seed study: every chapter's stages once per seed, and the spread of the headline figures.
 
-``costeff-same study --profile default --seeds 0 1 2`` (``make study``) runs chapters 1-5
-under the profile with each seed in turn (:func:`with_seed`: chapters 1 and 2 train with it;
-chapters 3 to 5 attack that seed's models and draw their sentences and random choices with
-it). Every stage is cached as its own entry (a seed is part of every config), so a study
-resumes where it stopped and seed 0 of ``make book`` is shared. The study's aggregate record
+``costeff-same study --profile default --seeds 0 1 2`` (``make study``) runs chapters 1-6
+under the profile with each seed (:func:`with_seed`: chapters 1 and 2 train with it;
+chapters 3 to 6 attack that seed's models and draw their sentences and random choices with
+it), every stage of every seed on one stage graph (:func:`study_graph`). Every stage is
+cached as its own entry (a seed is part of every config), so a study resumes where it
+stopped and seed 0 of ``make book`` is shared. The study's aggregate record
 (``results/study/<profile>.json``, written atomically) lists the seeds that finished and
 their wall time; the values themselves are always read back from the cache, so a figure is
 never taken from code that has changed since (:func:`study_section`).
@@ -15,29 +16,42 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, run_accuracy_attacks
-from costeff_same.chapters.costeff import costeff_config, run_costeff
-from costeff_same.chapters.defences import defences_config, run_defences
-from costeff_same.chapters.multi_exit import multi_exit_config, run_multi_exit
-from costeff_same.chapters.same import run_same, same_config
-from costeff_same.chapters.same_vs_costeff import run_same_vs_costeff, same_vs_costeff_config
+from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, accuracy_attacks_graph, run_accuracy_attacks
+from costeff_same.chapters.costeff import costeff_config, costeff_graph, run_costeff
+from costeff_same.chapters.defences import defences_config, defences_graph, run_defences
+from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_graph, run_multi_exit
+from costeff_same.chapters.same import run_same, same_config, same_graph
+from costeff_same.chapters.same_vs_costeff import run_same_vs_costeff, same_vs_costeff_config, same_vs_costeff_graph
+from costeff_same.engine.parallel import Task, run_graph
 from costeff_same.engine.results import atomic_write_json
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.foundations.paths import results_dir
 
-#: ``{chapter: (config builder, runner)}``: what one seed of the study runs, in order
-RUNNERS: dict[str, tuple[Callable[..., Any], Callable[[Any], dict[str, Any]]]] = {
-    "01_multi_exit": (multi_exit_config, run_multi_exit),
-    "02_costeff": (costeff_config, run_costeff),
-    "03_accuracy_attacks": (accuracy_attacks_config, run_accuracy_attacks),
-    "04_same": (same_config, run_same),
-    "05_same_vs_costeff": (same_vs_costeff_config, run_same_vs_costeff),
-    "06_defences": (defences_config, run_defences),
+
+@dataclass(frozen=True)
+class Chapter:
+    """How the study runs one chapter: its config builder (from the notebook's flat
+    parameters), its runner (the cached record) and its stage graph (:mod:`costeff_same.engine.parallel`)."""
+
+    config: Callable[..., Any]
+    run: Callable[[Any], dict[str, Any]]
+    graph: Callable[[Any], dict[str, Task]]
+
+
+#: ``{chapter: Chapter}``: what one seed of the study runs, in order
+RUNNERS: dict[str, Chapter] = {
+    "01_multi_exit": Chapter(multi_exit_config, run_multi_exit, multi_exit_graph),
+    "02_costeff": Chapter(costeff_config, run_costeff, costeff_graph),
+    "03_accuracy_attacks": Chapter(accuracy_attacks_config, run_accuracy_attacks, accuracy_attacks_graph),
+    "04_same": Chapter(same_config, run_same, same_graph),
+    "05_same_vs_costeff": Chapter(same_vs_costeff_config, run_same_vs_costeff, same_vs_costeff_graph),
+    "06_defences": Chapter(defences_config, run_defences, defences_graph),
 }
 
 
@@ -66,12 +80,27 @@ def load_study(profile: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def study_graph(profile: str, seeds: list[int], chapters: list[str]) -> dict[str, Task]:
+    """Every stage of ``chapters`` under ``profile`` for every seed, as one graph: the union of
+    the chapters' graphs, in which a stage shared by two chapters (chapter 1's victims, say)
+    is one task."""
+    params = load_profile(profile)
+    graph: dict[str, Task] = {}
+    for seed in seeds:
+        for chapter in chapters:
+            spec = RUNNERS[chapter]
+            graph |= spec.graph(spec.config(**with_seed(params.get(chapter, {}), seed)))
+    return graph
+
+
 def run_study(profile: str, seeds: list[int], chapters: list[str] | None = None,
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run ``chapters`` (default: all of :data:`RUNNERS`) under ``profile`` once per seed.
 
-    The aggregate record is rewritten after every seed, so an interrupted study keeps what
-    finished; running it again resumes from the cache.
+    Every stage of every seed and chapter runs on one graph (:func:`study_graph`), on the
+    executor of the run settings (:mod:`costeff_same.foundations.runtime`: a local pool, or a
+    Dask cluster); then each seed's chapter records are read back in order and the
+    aggregate record is written. Running it again resumes from the cache.
 
     Raises:
         ConfigError: for no seeds, a negative seed, or an unknown chapter (the accepted
@@ -85,13 +114,16 @@ def run_study(profile: str, seeds: list[int], chapters: list[str] | None = None,
     params = load_profile(profile)
     record = load_study(profile) or {"profile": profile, "seeds": [], "seconds": {}}
     started = time.perf_counter()
+    graph = study_graph(profile, seeds, chapters)
+    log(f"study {profile}: seeds {seeds}, {len(graph)} stages on one graph ...")
+    run_graph(graph)
+    record["graph_seconds"] = time.perf_counter() - started
     for seed in seeds:
         seconds = {}
         for chapter in chapters:
-            log(f"study {profile}: seed {seed}, {chapter} ...")
-            build, run = RUNNERS[chapter]
+            spec = RUNNERS[chapter]
             t0 = time.perf_counter()
-            run(build(**with_seed(params.get(chapter, {}), seed)))
+            spec.run(spec.config(**with_seed(params.get(chapter, {}), seed)))
             seconds[chapter] = time.perf_counter() - t0
         record["seeds"] = sorted(set(record["seeds"]) | {seed})
         record["seconds"][str(seed)] = seconds

@@ -3,7 +3,8 @@
 - :func:`encoded_splits`: a task's three splits, subsampled and tokenised (memoised in
   memory for the two most recent tasks; a pure function of its config).
 - :func:`trained_model`: one fine-tuned multi-exit model (trained once through
-  :func:`costeff_same.engine.training.train`, then loaded from the results cache).
+  :func:`costeff_same.engine.training.train`, then loaded from the results cache);
+  :func:`model_task` the same training as a task of a stage graph.
 - :func:`load_entry_model`: the model a cached stage saved in its work folder.
 - :class:`StageModel` and :func:`victim_model`: a model named by the stage that saved it
   (COST-EFF's models, which chapter 5 attacks), beside chapter 1's :class:`TrainedModelConfig`.
@@ -23,8 +24,10 @@ from typing import Any
 from costeff_same.core.backbones import load_backbone, load_tokenizer
 from costeff_same.core.data import Encoded, TaskData, load_task, subsample
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification, from_backbone
+from costeff_same.engine.parallel import Task, stage_task
 from costeff_same.engine.results import load_entry, load_or_run, stage
-from costeff_same.engine.training import set_threads, train
+from costeff_same.engine.training import train
+from costeff_same.foundations import runtime
 from costeff_same.foundations.config import DataConfig, StageConfig, TrainedModelConfig, backbone_field
 from costeff_same.foundations.storage import atomic
 
@@ -51,7 +54,6 @@ def encoded_splits(cfg: DataConfig, backbone: str) -> tuple[TaskData, dict[str, 
 
 @stage("model")
 def _train_model(cfg: TrainedModelConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     backbone = load_backbone(cfg.train.backbone, seed=cfg.train.seed)
     task, data = prepared_data(cfg.data, backbone.tokenizer)
     model = from_backbone(backbone.model, task.num_labels, cfg.train.exit_style, cfg.train.gradient_equilibrium,
@@ -80,14 +82,22 @@ def save_model(model: MultiExitBertForSequenceClassification, folder: Path, toke
 
 
 def load_entry_model(record: dict[str, Any]) -> MultiExitBertForSequenceClassification:
-    """The model a cached stage saved as ``work/model`` in its entry, in eval mode."""
-    return MultiExitBertForSequenceClassification.from_pretrained(Path(record["_entry"]) / "work" / "model").eval()
+    """The model a cached stage saved as ``work/model`` in its entry, in eval mode, on the run's
+    device (:func:`costeff_same.foundations.runtime.resolve_device`)."""
+    model = MultiExitBertForSequenceClassification.from_pretrained(Path(record["_entry"]) / "work" / "model")
+    return model.to(runtime.resolve_device()).eval()
 
 
 def trained_model(cfg: TrainedModelConfig) -> tuple[MultiExitBertForSequenceClassification, dict[str, Any]]:
     """The fine-tuned model of ``cfg`` (trained once, then loaded from the cache) and its record."""
     record = load_or_run("model", cfg, _train_model, seed=cfg.train.seed)
     return load_entry_model(record), record
+
+
+def model_task(cfg: TrainedModelConfig) -> dict[str, Task]:
+    """``{task name: Task}`` that trains the model of ``cfg`` on a stage graph
+    (:mod:`costeff_same.engine.parallel`); done when the model is cached."""
+    return stage_task("model", cfg, _train_model, seed=cfg.train.seed)
 
 
 @dataclasses.dataclass(frozen=True)

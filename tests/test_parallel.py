@@ -1,11 +1,26 @@
-"""The task graph that trains chapter 2's independent stages side by side."""
+"""The stage graph: tasks after their needs, on a local pool or a Dask cluster, one thread each."""
 
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
 
-from costeff_same.engine.parallel import TASK_THREADS, Task, one_thread, run_graph
+from costeff_same.engine.parallel import (
+    ResultsFolderError,
+    SchedulerError,
+    Task,
+    run_graph,
+    stage_task,
+)
+from costeff_same.engine.threads import TASK_THREADS, available_cores, one_thread
+from costeff_same.foundations import runtime
+from costeff_same.foundations.config import ConfigError, TrainConfig, load_profile
 
 
 def write_marker(folder: str, name: str, needs: tuple[str, ...]) -> None:
@@ -60,11 +75,84 @@ def test_one_thread_restores_the_thread_count():
     assert torch.get_num_threads() == before
 
 
+def count_epochs(cfg: TrainConfig, workdir: Path) -> dict:
+    """A toy stage: its record holds the thread count it ran on."""
+    return {"epochs": cfg.epochs, "threads": torch.get_num_threads()}
+
+
+def test_a_cached_stage_counts_as_finished_and_does_not_run():
+    tasks = stage_task("toy", TrainConfig(epochs=3), count_epochs)
+    assert run_graph(tasks, 1) == list(tasks)
+    assert run_graph(tasks, 2) == []            # cached: nothing is submitted
+    tasks |= {"after": Task(fail, ("ran after the cached stage",), tuple(tasks))}
+    with pytest.raises(RuntimeError, match="ran after the cached stage"):
+        run_graph(tasks, 2)                     # its dependants still run
+
+
+# -- errors a user can meet --------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_named(monkeypatch):
+    monkeypatch.setattr("costeff_same.engine.parallel.CONNECT_TIMEOUT_S", 2)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("COSTEFF_SAME_SCHEDULER", address)
+    assert runtime.executor_name() == "dask"            # a scheduler address implies Dask
+    with pytest.raises(SchedulerError, match=f"cannot reach the Dask scheduler at '{address}'"):
+        run_graph({"a": Task(print, ("never",))}, 2)
+
+
+class Elsewhere(ThreadPoolExecutor):
+    """An executor whose worker sees another filesystem: the caller's marker is not there."""
+
+    def __init__(self, folder: Path):
+        super().__init__(1)
+        self.folder = folder
+
+    def submit(self, fn, *args, **kwargs):
+        shutil.rmtree(self.folder / ".graph", ignore_errors=True)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_worker_that_cannot_see_the_results_folder_fails_at_once(private_results, tmp_path):
+    with pytest.raises(ResultsFolderError, match=f"results folder {private_results} is not visible from worker"):
+        run_graph({"a": Task(write_marker, (str(tmp_path), "a", ()))}, executor=Elsewhere(private_results))
+    assert not (tmp_path / "a").exists()                # the task never ran
+
+
+def test_unknown_run_settings_are_refused_with_the_accepted_ones(monkeypatch):
+    with pytest.raises(ConfigError, match="unknown device 'tpu'; accepted: auto, cpu, cuda"):
+        runtime.resolve_device("tpu")
+    monkeypatch.setenv("COSTEFF_SAME_EXECUTOR", "ray")
+    with pytest.raises(ConfigError, match="unknown executor 'ray'; accepted: local, dask"):
+        run_graph({"a": Task(print)}, 2)
+    monkeypatch.setenv("COSTEFF_SAME_WORKERS", "two")
+    with pytest.raises(ConfigError, match="COSTEFF_SAME_WORKERS='two' must be a whole number >= 1"):
+        runtime.workers()
+    with pytest.raises(ConfigError, match=r"unknown run setting\(s\) \['gpus'\]"):
+        runtime.apply(gpus=2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_on_a_machine_without_one_is_refused_and_auto_means_the_cpu(monkeypatch):
+    monkeypatch.delenv("COSTEFF_SAME_DEVICE", raising=False)
+    with pytest.raises(runtime.DeviceError, match="device 'cuda' was asked for, but torch .* sees no CUDA device"):
+        runtime.apply(device="cuda")
+    assert runtime.setting("device") is None            # the refused value is not left behind
+    assert runtime.resolve_device("auto") == runtime.resolve_device() == "cpu"
+
+
+# -- the same results whatever runs them -------------------------------------------------------
+
 def test_a_stage_trained_in_a_worker_equals_the_stage_trained_here(tmp_path, monkeypatch):
     """Chapter 2's results do not depend on how many stages train side by side."""
     from costeff_same.chapters.costeff import costeff_config
     from costeff_same.compression.graph import train_models, training_graph
-    from costeff_same.foundations.config import load_profile
+    from costeff_same.compression.pipeline import recovered_model
 
     params = {**load_profile("smoke")["02_costeff"], "ablations": False, "static_heads": [1], "depth_layers": [1]}
     cfg = costeff_config(**params)
@@ -74,10 +162,72 @@ def test_a_stage_trained_in_a_worker_equals_the_stage_trained_here(tmp_path, mon
         finished = train_models(cfg, workers)
         assert finished[0] == "teacher" and sorted(finished) == sorted(cfg.models())
         assert finished.index("ta") < finished.index("costeff")
-        from costeff_same.compression.pipeline import recovered_model
-
         weights[workers] = recovered_model(cfg.costeff)[0].state_dict()
         assert train_models(cfg, workers) == ["teacher", *training_graph(cfg)]   # all cached: nothing trains
     assert weights[1].keys() == weights[2].keys()
     for key, value in weights[1].items():
         assert torch.equal(value, weights[2][key]), key
+
+
+def smoke_study_graph(seeds=(0, 1)) -> dict[str, Task]:
+    """Chapter 1's victims and one attack unit (DeepWordBug on the entropy victim) per seed."""
+    from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, accuracy_attacks_graph
+    from costeff_same.study import with_seed
+
+    params = {**load_profile("smoke")["03_accuracy_attacks"], "victims": ["entropy"], "recipes": ["deepwordbug"],
+              "num_examples": 4}
+    out: dict[str, Task] = {}
+    for seed in seeds:
+        out |= accuracy_attacks_graph(accuracy_attacks_config(**with_seed(params, seed)))
+    return out
+
+
+def computed(folder: Path) -> dict[str, object]:
+    """What a run computed, without its clocks: each model's weights (sha256 of its files) and
+    each attack unit's per-sentence results."""
+    out = {}
+    for entry in sorted(e for e in folder.glob("model-*") if e.is_dir()):
+        files = json.loads((entry / "manifest.json").read_text())["files"]
+        out[entry.name] = {k: v for k, v in files.items() if k.startswith("work/model/")}
+    for entry in sorted(e for e in folder.glob("accuracy_attack-*") if e.is_dir()):
+        results = json.loads((entry / "result.json").read_text())["results"]
+        out[entry.name] = [{k: v for k, v in r.items() if k != "seconds"} for r in results]
+    return out
+
+
+def test_a_smoke_study_on_a_dask_cluster_equals_the_local_pool(tmp_path, monkeypatch):
+    runs = {}
+    for executor in ("local", "dask"):
+        monkeypatch.setenv("COSTEFF_SAME_RESULTS", str(tmp_path / executor))
+        monkeypatch.setenv("COSTEFF_SAME_EXECUTOR", executor)
+        tasks = smoke_study_graph()
+        finished = run_graph(tasks, 2)
+        assert sorted(finished) == sorted(tasks)
+        runs[executor] = computed(tmp_path / executor)
+    assert len([k for k in runs["local"] if k.startswith("model-")]) == 4            # 2 victims x 2 seeds
+    assert len([k for k in runs["local"] if k.startswith("accuracy_attack-")]) == 2  # 1 unit x 2 seeds
+    assert runs["dask"] == runs["local"]
+
+
+TRAIN_ONE = """
+import os, sys
+os.sched_setaffinity(0, {cores})
+from costeff_same.foundations.config import load_profile
+from costeff_same.victims import multi_exit_config
+from costeff_same.zoo import trained_model
+trained_model(multi_exit_config(**load_profile("smoke")["01_multi_exit"]).victim("entropy"))
+"""
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="needs two cores to compare one with two")
+def test_a_victim_trained_on_one_core_equals_the_victim_trained_on_two(tmp_path):
+    runs = {}
+    for cores in ({0}, {0, 1}):
+        folder = tmp_path / f"cores{len(cores)}"
+        env = {**__import__("os").environ, "COSTEFF_SAME_RESULTS": str(folder)}
+        subprocess.run([sys.executable, "-c", TRAIN_ONE.format(cores=cores)], env=env, check=True,
+                       capture_output=True, text=True)
+        (entry,) = (e for e in folder.glob("model-*") if e.is_dir())
+        assert json.loads((entry / "provenance.json").read_text())["torch_threads"] == TASK_THREADS
+        runs[len(cores)] = computed(folder)
+    assert runs[1] == runs[2] and runs[1]

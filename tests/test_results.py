@@ -3,9 +3,9 @@
 import json
 
 import pytest
-import torch
 
 from costeff_same.engine.results import CorruptResultWarning, entry_dir, is_cached, load_or_run
+from costeff_same.engine.threads import TASK_THREADS
 from costeff_same.foundations.config import TrainConfig
 
 
@@ -24,7 +24,7 @@ def test_cached_result_is_not_recomputed_and_has_provenance():
     entry = entry_dir("stage", cfg)
     provenance = json.loads((entry / "provenance.json").read_text())
     assert provenance["seed"] == 7 and provenance["versions"]["torch"].startswith("2.13")
-    assert provenance["torch_threads"] == torch.get_num_threads()
+    assert provenance["torch_threads"] == TASK_THREADS      # every stage runs on one thread
     assert json.loads((entry / "config.json").read_text())["epochs"] == 3
     load_or_run("stage", TrainConfig(epochs=4), fn)
     assert len(calls) == 2

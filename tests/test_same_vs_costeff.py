@@ -10,15 +10,12 @@ from conftest import slender_flops_by_hand
 
 from costeff_same.attacks import transfer
 from costeff_same.attacks.victim import MultiExitVictim
-from costeff_same.chapters.same_vs_costeff import (
-    deployer_comparison,
-    measure_attack,
-    same_vs_costeff_config,
-)
+from costeff_same.chapters.same_vs_costeff import measure_attack, same_vs_costeff_config
 from costeff_same.core.exits import ExitPolicy, entropy, simulate_exits
 from costeff_same.core.modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification
 from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import ConfigError, load_profile
+from costeff_same.selection import deployer_comparison
 
 HEADS, FFNS = [2, 1, 3, 2], [16, 32, 8, 64]
 TEXTS = ["a fine film", "the plot is thin and the acting is worse than the script", "dull",

@@ -1,7 +1,6 @@
 """Training regimes, determinism, and resuming a killed run."""
 
 import os
-import re
 
 import pytest
 import torch
@@ -13,7 +12,6 @@ from costeff_same.engine.training import (
     TrainingInterrupted,
     collect_exit_logits,
     exit_weights,
-    set_threads,
     train,
 )
 from costeff_same.foundations.config import TrainConfig
@@ -146,26 +144,6 @@ def test_an_unknown_precision_is_refused_with_the_accepted_ones():
         TrainConfig(precision="fp16")
     with pytest.raises(ConfigError, match="precision.*fp16.*accepted: fp32, bf16"):
         DistillConfig(precision="fp16")
-
-
-@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
-def test_a_bad_thread_count_is_refused_with_its_value(monkeypatch, value):
-    monkeypatch.setenv("COSTEFF_SAME_THREADS", value)
-    with pytest.raises(ValueError, match=f"COSTEFF_SAME_THREADS='{re.escape(value)}'"):
-        set_threads()
-
-
-def test_an_empty_thread_count_means_every_core(monkeypatch):
-    before = torch.get_num_threads()
-    monkeypatch.setenv("COSTEFF_SAME_THREADS", "")
-    try:
-        set_threads()
-        assert torch.get_num_threads() == (os.cpu_count() or 1)
-        monkeypatch.setenv("COSTEFF_SAME_THREADS", "1")
-        set_threads()
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
 
 
 # -- checkpoints that cannot run code -----------------------------------------------------------

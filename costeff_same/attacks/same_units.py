@@ -23,7 +23,6 @@ from costeff_same.attacks.sentences import attack_sentences
 from costeff_same.attacks.units import attack_all, load_victim, summarize
 from costeff_same.core.metrics import efficiency_change
 from costeff_same.engine.results import load_or_run, no_nan, stage
-from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError, StageConfig
 from costeff_same.zoo import VictimModel
 
@@ -138,7 +137,6 @@ class SameUnitConfig(StageConfig):
 
 @stage("same_attack")
 def _run_same_unit(cfg: SameUnitConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size, recording=cfg.store_candidates)
     attack = build(victim, **cfg.settings.build_kwargs())
     texts, labels, indices = attack_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="SAME here")

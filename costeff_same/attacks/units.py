@@ -28,7 +28,6 @@ from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficiency_change
 from costeff_same.core.statistics import efficacy_interval, mean_interval, reduction_interval
 from costeff_same.engine.results import load_or_run, no_nan, stage
-from costeff_same.engine.training import set_threads
 from costeff_same.foundations import progress
 from costeff_same.foundations.config import ConfigError, DataConfig, StageConfig
 from costeff_same.foundations.registry import RECIPES
@@ -212,7 +211,6 @@ def attack_intervals(results: list[dict[str, Any]], depth: int) -> dict[str, Any
 
 @stage("accuracy_attack")
 def _run_accuracy_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size)
     options = {"min_cos_sim": cfg.min_cos_sim} if cfg.min_cos_sim is not None else {}
     attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **options)

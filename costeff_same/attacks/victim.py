@@ -139,7 +139,7 @@ class MultiExitVictim:
     @property
     def word_embeddings(self) -> torch.Tensor:
         """``(vocab, hidden)`` the input word-embedding matrix (effective ``U V`` if factorised)."""
-        return self.model.bert.embeddings.word_embeddings.weight.detach()
+        return self.model.bert.embeddings.word_embeddings.weight.detach().cpu()
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class MultiExitVictim:
                 exit_logits = self.model(batch["input_ids"], batch["attention_mask"], types).exit_logits
                 decision = simulate_exits(exit_logits, self.policy)
                 layers, logits = decision.exit_layer, torch.as_tensor(decision.logits)
-                exit_probs = torch.softmax(exit_logits.float(), -1).numpy()
+                exit_probs = torch.softmax(exit_logits.float(), -1).cpu().numpy()
             else:
                 result = early_exit_forward(self.model, batch["input_ids"], batch["attention_mask"],
                                             self.policy, types)
@@ -238,14 +238,15 @@ class MultiExitVictim:
         texts = [t.text if isinstance(t, AttackedText) else t for t in texts]
         batch = self.encode(texts)
         with torch.enable_grad():
-            embeds = self.model.bert.embeddings.word_embeddings(batch["input_ids"]).detach().requires_grad_(True)
+            ids = batch["input_ids"].to(self.model.device)
+            embeds = self.model.bert.embeddings.word_embeddings(ids).detach().requires_grad_(True)
             exit_logits = self.model(attention_mask=batch["attention_mask"], token_type_ids=batch.get("token_type_ids"),
                                      inputs_embeds=embeds).exit_logits
             decision = simulate_exits(exit_logits.detach(), self.policy)
             loss = loss_fn(exit_logits, torch.as_tensor(decision.exit_layer))
             (grad,) = torch.autograd.grad(loss, embeds)
-        return GradientOutput(batch["input_ids"], batch["attention_mask"], grad.detach(), exit_logits.detach(),
-                              decision.exit_layer, float(loss.detach()))
+        return GradientOutput(batch["input_ids"], batch["attention_mask"], grad.detach().cpu(),
+                              exit_logits.detach().cpu(), decision.exit_layer, float(loss.detach()))
 
     def word_alignment(self, text: AttackedText) -> list[list[int]]:
         """Token positions (in :meth:`encode`'s output, ``[CLS]`` = 0) of each word of ``text``.

@@ -40,11 +40,19 @@ import numpy as np
 from costeff_same import verdicts
 from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_unit
 from costeff_same.core.statistics import holm
-from costeff_same.engine.results import load_or_run, stage
+from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
+from costeff_same.engine.results import stage
 from costeff_same.foundations.config import ConfigError, StageConfig, choice
 from costeff_same.foundations.registry import RECIPES, VICTIMS
 from costeff_same.foundations.schema import Param, Schema
-from costeff_same.victims import VICTIM_PARAMS, MultiExitExperimentConfig, run_multi_exit, victims_config
+from costeff_same.victims import (
+    VICTIM_PARAMS,
+    MultiExitExperimentConfig,
+    multi_exit_graph,
+    multi_exit_stage,
+    run_multi_exit,
+    victims_config,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,9 +158,26 @@ def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str
     return out
 
 
+def _recipe_units(cfg: AccuracyAttacksConfig, victim: str, recipe: str) -> None:
+    """A task of :func:`accuracy_attacks_graph`: ``recipe``'s units against ``victim`` at its operating point."""
+    value = run_multi_exit(cfg.multi_exit)["victims"][victim]["operating_point"]["value"]
+    for unit in cfg.units(victim, recipe, value):
+        run_accuracy_unit(unit)
+
+
+def accuracy_attacks_graph(cfg: AccuracyAttacksConfig) -> dict[str, Task]:
+    """Chapter 3's stages: chapter 1's, then one task per (victim, recipe), side by side, then the chapter's record."""
+    chapter1 = multi_exit_stage(cfg.multi_exit)
+    units = {part_name("accuracy_attacks", cfg, victim, recipe): Task(_recipe_units, (cfg, victim, recipe), (chapter1,))
+             for victim in cfg.victims for recipe in cfg.recipes}
+    return multi_exit_graph(cfg.multi_exit) | units | stage_task(
+        "accuracy_attacks", cfg, _run_accuracy_attacks, seed=cfg.seed, needs=(chapter1, *units))
+
+
 def run_accuracy_attacks(cfg: AccuracyAttacksConfig) -> dict[str, Any]:
-    """Chapter 3's record (cached; each (victim, recipe) unit is cached on its own too)."""
-    return load_or_run("accuracy_attacks", cfg, _run_accuracy_attacks, seed=cfg.seed)
+    """Chapter 3's record (cached; each (victim, recipe) unit is cached on its own too, and
+    the units run side by side first: :func:`accuracy_attacks_graph`)."""
+    return run_stages("accuracy_attacks", cfg, _run_accuracy_attacks, accuracy_attacks_graph(cfg), seed=cfg.seed)
 
 
 SUMMARY_KEYS = ("examples", "attacked", "skipped", "succeeded", "failed", "accuracy_before", "accuracy_after",

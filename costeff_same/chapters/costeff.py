@@ -15,19 +15,19 @@ from costeff_same.compression.experiment import (
     PAPER_CLAIM,
     CostEffExperimentConfig,
     costeff_config,
+    costeff_graph,
     run_costeff,
     static_names,
 )
 from costeff_same.compression.graph import stage_model
 from costeff_same.compression.slenderize import shape_of
 from costeff_same.core.metrics import count_parameters
-from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError
 from costeff_same.selection import paired_test
 from costeff_same.zoo import trained_model
 
-__all__ = ["COSTEFF_SCHEMA", "PAPER_CLAIM", "CostEffExperimentConfig", "costeff_config", "costeff_summary",
-           "run_costeff", "static_names", "train_model"]
+__all__ = ["COSTEFF_SCHEMA", "PAPER_CLAIM", "CostEffExperimentConfig", "costeff_config", "costeff_graph",
+           "costeff_summary", "run_costeff", "static_names", "train_model"]
 
 
 def costeff_summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +92,6 @@ def train_model(cfg: CostEffExperimentConfig, name: str) -> dict[str, Any]:
     models = cfg.models()
     if name not in models:
         raise ConfigError(f"unknown model {name!r}; accepted: {', '.join(models)}")
-    set_threads()                       # the teacher, if it is trained here, as in chapter 1
     trained_model(cfg.teacher)
     kind, stage_cfg = models[name]
     model, record = stage_model(name, kind, stage_cfg)

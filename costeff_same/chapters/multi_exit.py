@@ -14,10 +14,16 @@ import numpy as np
 
 from costeff_same.core.statistics import speedup_difference_interval
 from costeff_same.selection import paired_test
-from costeff_same.victims import MULTI_EXIT_SCHEMA, MultiExitExperimentConfig, multi_exit_config, run_multi_exit
+from costeff_same.victims import (
+    MULTI_EXIT_SCHEMA,
+    MultiExitExperimentConfig,
+    multi_exit_config,
+    multi_exit_graph,
+    run_multi_exit,
+)
 
-__all__ = ["MULTI_EXIT_SCHEMA", "MultiExitExperimentConfig", "multi_exit_config", "multi_exit_summary",
-           "run_multi_exit"]
+__all__ = ["MULTI_EXIT_SCHEMA", "MultiExitExperimentConfig", "multi_exit_config", "multi_exit_graph",
+           "multi_exit_summary", "run_multi_exit"]
 
 
 def multi_exit_summary(record: dict[str, Any]) -> dict[str, Any]:

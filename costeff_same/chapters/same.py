@@ -47,13 +47,20 @@ from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import time_inference
 from costeff_same.core.statistics import reduction_difference_interval, reduction_interval
-from costeff_same.engine.results import load_or_run, no_nan, stage
-from costeff_same.engine.training import set_threads
+from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
+from costeff_same.engine.results import no_nan, stage
 from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import ConfigError, StageConfig, choice, load_profile
 from costeff_same.foundations.registry import VICTIMS
 from costeff_same.foundations.schema import Param, Schema
-from costeff_same.victims import VICTIM_PARAMS, MultiExitExperimentConfig, run_multi_exit, victims_config
+from costeff_same.victims import (
+    VICTIM_PARAMS,
+    MultiExitExperimentConfig,
+    multi_exit_graph,
+    multi_exit_stage,
+    run_multi_exit,
+    victims_config,
+)
 from costeff_same.zoo import trained_model
 
 
@@ -95,6 +102,12 @@ class SameConfig(StageConfig):
         if self.num_examples < 1 or self.ablation_examples < 0 or self.timing_repeats < 1:
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1, ablation_examples="
                               f"{self.ablation_examples} >= 0 and timing_repeats={self.timing_repeats} >= 1")
+
+    def variants(self) -> dict[str, int]:
+        """``{variant: sentences}`` of the units run against each victim: SAME on ``num_examples``,
+        each ablation on the first ``ablation_examples`` of them."""
+        n = min(self.ablation_examples, self.num_examples)
+        return {"same": self.num_examples, **({v: n for v in self.ablations} if n else {})}
 
     def unit(self, victim: str, policy_value: float, variant: str = "same",
              num_examples: int | None = None) -> SameUnitConfig:
@@ -187,7 +200,6 @@ def _exits(results: list[dict[str, Any]]) -> dict[str, list[int]]:
 
 @stage("same")
 def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     started = time.perf_counter()
     chapter1 = run_multi_exit(cfg.multi_exit)
     depth = chapter1["num_layers"]
@@ -220,9 +232,25 @@ def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
     return no_nan(out)
 
 
+def _variant_unit(cfg: SameConfig, victim: str, variant: str) -> None:
+    """A task of :func:`same_graph`: ``variant`` against ``victim`` at its operating point."""
+    value = run_multi_exit(cfg.multi_exit)["victims"][victim]["operating_point"]["value"]
+    run_same_unit(cfg.unit(victim, value, variant, cfg.variants()[variant]))
+
+
+def same_graph(cfg: SameConfig) -> dict[str, Task]:
+    """Chapter 4's stages: chapter 1's, then one task per (victim, variant), side by side, then the chapter's record."""
+    chapter1 = multi_exit_stage(cfg.multi_exit)
+    units = {part_name("same", cfg, victim, variant): Task(_variant_unit, (cfg, victim, variant), (chapter1,))
+             for variant in cfg.variants() for victim in cfg.victims}
+    return multi_exit_graph(cfg.multi_exit) | units | stage_task("same", cfg, _run_same, seed=cfg.seed,
+                                                                 needs=(chapter1, *units))
+
+
 def run_same(cfg: SameConfig) -> dict[str, Any]:
-    """Chapter 4's record (cached; each (victim, variant) unit is cached on its own too)."""
-    return load_or_run("same", cfg, _run_same, seed=cfg.seed)
+    """Chapter 4's record (cached; each (victim, variant) unit is cached on its own too, and
+    the units run side by side first: :func:`same_graph`)."""
+    return run_stages("same", cfg, _run_same, same_graph(cfg), seed=cfg.seed)
 
 
 # -- reading the record ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ under attack (``torch.utils.flop_counter`` at each example's own exit layer and 
 clean and on the adversarial sentences, and whether the early-exit path gives a full
 forward's exit layers on them.
 
-The deployer's comparison (:func:`deployer_comparison`): COST-EFF's FLOPs per example under
+The deployer's comparison (:func:`~costeff_same.selection.deployer_comparison`): COST-EFF's FLOPs per example under
 attack against the static slender model of its width (which never exits) and against the
 teacher, on the same sentences; its worst case (every layer and every exit) against the
 static model's; and the share of its measured FLOPs saving over the static model that
@@ -39,7 +39,13 @@ from costeff_same import verdicts
 from costeff_same.attacks.same_units import SameSettings, SameUnitConfig, run_same_unit
 from costeff_same.attacks.transfer import replay, unit_texts
 from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_unit
-from costeff_same.compression.experiment import CostEffExperimentConfig, costeff_config, run_costeff
+from costeff_same.compression.experiment import (
+    CostEffExperimentConfig,
+    costeff_config,
+    costeff_graph,
+    costeff_stage,
+    run_costeff,
+)
 from costeff_same.compression.graph import stage_model
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.exits import ExitPolicy, predictions_of
@@ -52,18 +58,25 @@ from costeff_same.core.metrics import (
     time_inference,
 )
 from costeff_same.core.statistics import (
-    Interval,
-    bootstrap_interval,
     efficacy_interval,
     mean_interval,
     reduction_interval,
 )
-from costeff_same.engine.results import load_or_run, no_nan, stage
-from costeff_same.engine.training import collect_exit_logits, set_threads
+from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
+from costeff_same.engine.results import no_nan, stage
+from costeff_same.engine.training import collect_exit_logits
 from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import ConfigError, StageConfig, choice, load_profile
 from costeff_same.foundations.schema import Param, Schema
-from costeff_same.victims import VICTIM_PARAMS, MultiExitExperimentConfig, run_multi_exit, victims_config
+from costeff_same.selection import deployer_comparison
+from costeff_same.victims import (
+    VICTIM_PARAMS,
+    MultiExitExperimentConfig,
+    multi_exit_graph,
+    multi_exit_stage,
+    run_multi_exit,
+    victims_config,
+)
 from costeff_same.zoo import VictimModel, entry_model, trained_model
 
 #: the full-size reference: chapter 1's DeeBERT-style victim (entropy exit, as COST-EFF's)
@@ -260,24 +273,17 @@ def _fixed_models(cfg: SameVsCostEffConfig, units: dict[tuple[str, str], dict[st
 
 @stage("same_vs_costeff")
 def _run_same_vs_costeff(cfg: SameVsCostEffConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     started = time.perf_counter()
     chapter1 = run_multi_exit(cfg.multi_exit)
     chapter2 = run_costeff(cfg.costeff)
     teacher_cfg = cfg.costeff.teacher
     backbone, data = teacher_cfg.train.backbone, teacher_cfg.data
     tokenizer, max_length = load_tokenizer(backbone), data.max_length
-    models = cfg.costeff.models()
 
-    reference_cfg = cfg.multi_exit.victim(REFERENCE)
-    victims: dict[str, tuple[VictimModel, Any, float, str]] = {
-        REFERENCE: (reference_cfg, trained_model(reference_cfg)[0],
-                    chapter1["victims"][REFERENCE]["operating_point"]["value"], "reference")}
-    for name in cfg.victims:
-        kind, stage_cfg = models[name]
-        model, record = stage_model(name, kind, stage_cfg)
-        victims[name] = (entry_model(record, data, backbone), model,
-                         chapter2["models"][name]["operating_point"]["threshold"], "slender")
+    victims: dict[str, tuple[VictimModel, Any, float, str]] = {}
+    for name in (REFERENCE, *cfg.victims):
+        ref, model, threshold = _attacked(cfg, name, chapter1, chapter2)
+        victims[name] = (ref, model, threshold, "reference" if name == REFERENCE else "slender")
 
     out: dict[str, Any] = {"task": chapter1["task"], "backbone": chapter1["backbone"],
                            "num_examples": cfg.num_examples, "attacks": list(cfg.attacks),
@@ -290,9 +296,7 @@ def _run_same_vs_costeff(cfg: SameVsCostEffConfig, workdir: Path) -> dict[str, A
                "shape": chapter2["models"][name]["shape"] if role == "slender" else None,
                "parameters": count_parameters(model), "attacks": {}}
         for attack in cfg.attacks:
-            unit = (run_same_unit(cfg.same_unit(ref, name, threshold)) if attack == "same"
-                    else run_accuracy_unit(cfg.pwws_unit(ref, name, threshold)))
-            units[name, attack] = unit
+            units[name, attack] = unit = _attack(cfg, attack, ref, name, threshold)
             row["attacks"][attack] = measure_attack(unit, model, policy, tokenizer, cfg, max_length)
         out["victims"][name] = row
 
@@ -308,16 +312,50 @@ def _run_same_vs_costeff(cfg: SameVsCostEffConfig, workdir: Path) -> dict[str, A
     return no_nan(out)
 
 
+def _attacked(cfg: SameVsCostEffConfig, name: str, chapter1: dict[str, Any], chapter2: dict[str, Any]
+              ) -> tuple[VictimModel, Any, float]:
+    """Victim ``name`` (the reference or a model of chapter 2): how an attack names it, the
+    model, and its entropy threshold at its operating point."""
+    if name == REFERENCE:
+        ref = cfg.multi_exit.victim(REFERENCE)
+        return ref, trained_model(ref)[0], chapter1["victims"][REFERENCE]["operating_point"]["value"]
+    kind, stage_cfg = cfg.costeff.models()[name]
+    model, record = stage_model(name, kind, stage_cfg)
+    teacher = cfg.costeff.teacher
+    return (entry_model(record, teacher.data, teacher.train.backbone), model,
+            chapter2["models"][name]["operating_point"]["threshold"])
+
+
+def _attack(cfg: SameVsCostEffConfig, attack: str, ref: VictimModel, name: str, threshold: float) -> dict[str, Any]:
+    """The unit of ``attack`` (SAME or PWWS) against victim ``name`` at entropy ``threshold``."""
+    if attack == "same":
+        return run_same_unit(cfg.same_unit(ref, name, threshold))
+    return run_accuracy_unit(cfg.pwws_unit(ref, name, threshold))
+
+
+def _attack_unit(cfg: SameVsCostEffConfig, name: str, attack: str) -> None:
+    """A task of :func:`same_vs_costeff_graph`: ``attack`` against victim ``name`` at its operating point."""
+    ref, _, threshold = _attacked(cfg, name, run_multi_exit(cfg.multi_exit), run_costeff(cfg.costeff))
+    _attack(cfg, attack, ref, name, threshold)
+
+
+def same_vs_costeff_graph(cfg: SameVsCostEffConfig) -> dict[str, Task]:
+    """Chapter 5's stages: chapters 1's and 2's, then one task per (victim, attack), side by
+    side, then the chapter's record."""
+    upstream = (multi_exit_stage(cfg.multi_exit), costeff_stage(cfg.costeff))
+    units = {part_name("same_vs_costeff", cfg, name, attack): Task(_attack_unit, (cfg, name, attack), upstream)
+             for attack in cfg.attacks for name in (REFERENCE, *cfg.victims)}
+    return multi_exit_graph(cfg.multi_exit) | costeff_graph(cfg.costeff) | units | stage_task(
+        "same_vs_costeff", cfg, _run_same_vs_costeff, seed=cfg.seed, needs=(*upstream, *units))
+
+
 def run_same_vs_costeff(cfg: SameVsCostEffConfig) -> dict[str, Any]:
-    """Chapter 5's record (cached; each (victim, attack) unit is cached on its own too)."""
-    return load_or_run("same_vs_costeff", cfg, _run_same_vs_costeff, seed=cfg.seed)
+    """Chapter 5's record (cached; each (victim, attack) unit is cached on its own too, and
+    the units run side by side first: :func:`same_vs_costeff_graph`)."""
+    return run_stages("same_vs_costeff", cfg, _run_same_vs_costeff, same_vs_costeff_graph(cfg), seed=cfg.seed)
 
 
 # -- reading the record ----------------------------------------------------------------------
-
-def _ratio_of_means(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(b, axis=axis) / np.mean(a, axis=axis)
-
 
 def attack_row(m: dict[str, Any], depth: int) -> dict[str, Any]:
     """One (victim, attack) of the summary: its figures and their 95% intervals.
@@ -351,55 +389,6 @@ def attack_row(m: dict[str, Any], depth: int) -> dict[str, Any]:
     })
 
 
-def deployer_comparison(costeff: dict[str, Any], static: dict[str, list[float]]) -> dict[str, Any]:
-    """COST-EFF under one attack against the static slender model of its width and the teacher.
-
-    On the same sentences (the attack's texts against COST-EFF, each at its own length):
-
-    - ``static_minus_costeff_clean`` / ``_adv``: the paired interval of the static model's
-      FLOPs minus COST-EFF's per example, and :func:`~costeff_same.verdicts.comparison`'s verdict
-      (``beats``: COST-EFF costs less);
-    - the same against the teacher (``teacher_minus_costeff_*``);
-    - ``saving_survives``: the share of COST-EFF's FLOPs saving over the static model that is
-      left under attack, ``mean(static_adv - costeff_adv) / mean(static_clean - costeff_clean)``,
-      with its interval (each sentence's clean and adversarial saving resampled as a pair);
-    - ``worst_case_ratio``: COST-EFF's FLOPs with every layer and exit over the static
-      model's, at the adversarial texts' lengths (above 1: its worst case costs more);
-    - ``static_clean_accuracy``, ``static_adv_accuracy`` and the teacher's: the fixed
-      models' accuracy on the same clean and adversarial texts (transferred, for them).
-
-    Args:
-        costeff: COST-EFF's measured attack (``clean_flops``, ``adv_flops``, ``worst_case_flops``).
-        static: ``static_clean_flops``, ``static_adv_flops``, ``teacher_clean_flops``,
-            ``teacher_adv_flops``: ``(N,)`` FLOPs per sentence of the models that never exit,
-            and their ``*_prediction`` ``(N,)`` at the last exit.
-    """
-    c = {side: np.asarray(costeff[f"{side}_flops"]) for side in ("clean", "adv")}
-    out: dict[str, Any] = {}
-    for who in ("static", "teacher"):
-        for side in ("clean", "adv"):
-            other = np.asarray(static[f"{who}_{side}_flops"])
-            diff = mean_interval(other - c[side])
-            out[f"{who}_minus_costeff_{side}"] = diff
-            out[f"{who}_minus_costeff_{side}_verdict"] = verdicts.comparison(diff) if verdicts.finite(diff) else None
-            out[f"{who}_{side}_flops"] = float(other.mean())
-            out[f"costeff_over_{who}_{side}"] = float(c[side].mean() / other.mean())
-    labels = np.asarray(costeff["labels"])
-    for who in ("static", "teacher"):
-        for side in ("clean", "adv"):
-            if f"{who}_{side}_prediction" in static:
-                out[f"{who}_{side}_accuracy"] = float(np.mean(np.asarray(static[f"{who}_{side}_prediction"])
-                                                              == labels))
-    saving_clean = np.asarray(static["static_clean_flops"]) - c["clean"]
-    saving_adv = np.asarray(static["static_adv_flops"]) - c["adv"]
-    survives: Interval | None = None
-    if abs(saving_clean.mean()) > 0:
-        survives = bootstrap_interval([saving_clean, saving_adv], _ratio_of_means)
-    out["saving_survives"] = survives
-    out["worst_case_ratio"] = float(costeff["worst_case_flops"] / np.mean(static["static_adv_flops"]))
-    return no_nan(out)
-
-
 def transfer_row(t: dict[str, Any]) -> dict[str, Any]:
     """One transfer direction: the target's efficiency-gain reduction on the source's texts,
     its interval and :func:`~costeff_same.verdicts.shift`'s verdict."""
@@ -421,7 +410,7 @@ def same_vs_costeff_summary(record: dict[str, Any]) -> dict[str, Any]:
         ``victims``: per victim (the reference first, then chapter 2's in the config's
         order) its role (``reference`` or ``slender``), threshold, layers, parameters and per
         attack :func:`attack_row`; ``deployer``: per attack
-        :func:`deployer_comparison` (when COST-EFF is among the victims); ``transfer``: per
+        :func:`~costeff_same.selection.deployer_comparison` (when COST-EFF is among the victims); ``transfer``: per
         direction ``source->target`` :func:`transfer_row`; and the run's ``seconds``.
     """
     victims = {}

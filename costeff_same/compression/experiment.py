@@ -27,12 +27,11 @@ import time
 from typing import Any
 
 from costeff_same.compression.evaluate import evaluate_model, retention_intervals
-from costeff_same.compression.graph import stage_model, train_models
+from costeff_same.compression.graph import model_graph, stage_model, train_models
 from costeff_same.compression.pipeline import slender_model, stage_data
 from costeff_same.compression.stages import DepthConfig, DistillConfig, RecoverConfig, SlenderizeConfig, TAConfig
-from costeff_same.engine.parallel import available_cores
-from costeff_same.engine.results import load_or_run, stage
-from costeff_same.engine.training import set_threads
+from costeff_same.engine.parallel import Task, stage_name, stage_task, worker_count
+from costeff_same.engine.results import is_cached, load_or_run, stage
 from costeff_same.foundations.config import (
     DATA_KEYS,
     ConfigError,
@@ -259,7 +258,6 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = No
     started = time.perf_counter()
     finished = train_models(cfg, workers)
     training_seconds = time.perf_counter() - started
-    set_threads()                       # evaluation: every core
     task, data = stage_data(cfg.teacher)
     models, stages = {}, {}
     for name, (kind, stage_cfg) in cfg.models().items():
@@ -285,9 +283,23 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = No
         "flops_fraction_operating_point": (costeff["operating_point"]["flops_per_example"]
                                            / teacher["flops_per_example"]),
         "paper_claim": PAPER_CLAIM,
-        "training": {"wall_seconds": training_seconds, "workers": available_cores() if workers is None else workers,
+        "training": {"wall_seconds": training_seconds, "workers": worker_count(workers),
                      "finished_order": finished},
     }
+
+
+def costeff_graph(cfg: CostEffExperimentConfig) -> dict[str, Task]:
+    """Chapter 2's stages as tasks of a study's graph (:mod:`costeff_same.study`): every model
+    (:func:`~costeff_same.compression.graph.model_graph`), then the chapter's record, which then
+    finds every model cached. The chapter itself trains them inside its stage
+    (:func:`run_costeff`), which records the training's wall time."""
+    models = {} if is_cached("costeff", cfg) else model_graph(cfg)      # a cached record needs none of them
+    return models | stage_task("costeff", cfg, _run_costeff, seed=cfg.teacher.data.seed, needs=tuple(models))
+
+
+def costeff_stage(cfg: CostEffExperimentConfig) -> str:
+    """The task name of chapter 2's record in :func:`costeff_graph`: what a later chapter's tasks need."""
+    return stage_name("costeff", cfg)
 
 
 def run_costeff(cfg: CostEffExperimentConfig, workers: int | None = None) -> dict[str, Any]:
@@ -295,7 +307,7 @@ def run_costeff(cfg: CostEffExperimentConfig, workers: int | None = None) -> dic
 
     Args:
         cfg: the comparison.
-        workers: stages trained side by side (None: one per available core); the results do
+        workers: stages trained side by side (None: the run setting, else one per core); the results do
             not depend on it (every stage trains on one thread), only the wall-clock time.
 
     Raises:

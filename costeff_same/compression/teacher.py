@@ -40,10 +40,10 @@ class TeacherOutputs:
                 for idx, batch in data.eval_batches(batch_size):
                     batch.pop("labels")
                     out = teacher(**batch, output_hidden_states=True)
-                    self.logits[:, torch.as_tensor(idx)] = out.exit_logits.float()
+                    self.logits[:, torch.as_tensor(idx)] = out.exit_logits.float().cpu()
                     stacked = torch.stack(out.hidden_states)              # (L_t + 1, batch, seq, hidden)
                     for r, i in enumerate(idx):
-                        self.states[int(i)] = stacked[:, r, : int(data.lengths[i])].half().clone()
+                        self.states[int(i)] = stacked[:, r, : int(data.lengths[i])].half().cpu().clone()
 
     def __call__(self, indices, batch: dict, states: bool) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """``(exit_logits (L_t, batch, C), [L_t + 1 states (batch, seq_len, hidden)] or None)``."""
@@ -53,7 +53,8 @@ class TeacherOutputs:
                 out = self.teacher(**inputs, output_hidden_states=states)
             return out.exit_logits, (list(out.hidden_states) if states else None)
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        logits = self.logits[:, idx]
+        device = self.teacher.device            # the student's: the precomputed logits live on the host
+        logits = self.logits[:, idx].to(device)
         if not states:
             return logits, None
         seq_len = batch["input_ids"].shape[1]
@@ -62,4 +63,4 @@ class TeacherOutputs:
         for r, i in enumerate(idx.tolist()):
             s = self.states[i]
             out[:, r, : s.shape[1]] = s.float()
-        return logits, list(out.unbind(0))
+        return logits, list(out.to(device).unbind(0))

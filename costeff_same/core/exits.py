@@ -64,9 +64,10 @@ class ExitPolicy:
         if self.name == "entropy" and self.threshold < 0:
             raise ValueError(f"entropy threshold={self.threshold} must be >= 0")
 
-    def init_state(self, batch: int) -> dict[str, torch.Tensor]:
-        """Fresh per-row state for ``batch`` rows."""
-        return {"count": torch.zeros(batch, dtype=torch.long), "previous": torch.full((batch,), math.nan)}
+    def init_state(self, batch: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """Fresh per-row state for ``batch`` rows, on ``device``."""
+        return {"count": torch.zeros(batch, dtype=torch.long, device=device),
+                "previous": torch.full((batch,), math.nan, device=device)}
 
     def step(self, logits: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
         """Decide which rows exit at this layer.
@@ -131,7 +132,7 @@ def simulate_exits(exit_logits: torch.Tensor | np.ndarray, policy: ExitPolicy) -
     Returns:
         :class:`ExitDecision` for the ``N`` examples.
     """
-    exit_logits = torch.as_tensor(exit_logits)
+    exit_logits = torch.as_tensor(exit_logits).cpu()        # decided on the host
     depth, n = exit_logits.shape[:2]
     state = policy.init_state(n)
     exit_layer = torch.full((n,), depth, dtype=torch.long)
@@ -170,16 +171,18 @@ def early_exit_forward(
 
     Returns:
         :class:`MultiExitOutput` with ``logits`` ``(batch, num_labels)`` of each row's
-        exit and ``exit_layer`` ``(batch,)`` in 1..L.
+        exit and ``exit_layer`` ``(batch,)`` in 1..L, on the CPU (the layers run on the
+        model's device).
     """
     batch = input_ids.shape[0]
     depth = model.num_layers
     hidden = model.embed(input_ids, token_type_ids)
-    rows = torch.arange(batch)
-    state = policy.init_state(batch)
-    out_logits = torch.empty(batch, model.num_labels)
-    exit_layer = torch.full((batch,), depth, dtype=torch.long)
-    mask = attention_mask
+    device = hidden.device
+    rows = torch.arange(batch, device=device)
+    state = policy.init_state(batch, device)
+    out_logits = torch.empty(batch, model.num_labels, device=device)
+    exit_layer = torch.full((batch,), depth, dtype=torch.long, device=device)
+    mask = attention_mask.to(device)
     bias = model.attention_bias(mask, hidden)
     for i in range(depth):
         hidden = model.layer_forward(i, hidden, bias)
@@ -201,4 +204,4 @@ def early_exit_forward(
         if length < mask.shape[1] and not mask[:, length:].any():
             hidden, mask = hidden[:, :length], mask[:, :length]
         bias = model.attention_bias(mask, hidden)
-    return MultiExitOutput(logits=out_logits, exit_layer=exit_layer)
+    return MultiExitOutput(logits=out_logits.cpu(), exit_layer=exit_layer.cpu())   # no copy on the CPU

@@ -274,14 +274,16 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
 
     def embed(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
               inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
-        """Embeddings ``(batch, seq_len, hidden)`` of ids ``(batch, seq_len)`` or word vectors."""
-        return self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids,
-                                    inputs_embeds=inputs_embeds)
+        """Embeddings ``(batch, seq_len, hidden)`` of ids ``(batch, seq_len)`` or word vectors,
+        moved first to the model's device (a no-op on the CPU)."""
+        device = self.device
+        return self.bert.embeddings(input_ids=_on(input_ids, device), token_type_ids=_on(token_type_ids, device),
+                                    inputs_embeds=_on(inputs_embeds, device))
 
     def attention_bias(self, attention_mask: torch.Tensor | None, embeddings: torch.Tensor):
         """The 4-D attention mask the layers take, from a ``(batch, seq_len)`` 0/1 mask."""
         return create_bidirectional_mask(config=self.config, inputs_embeds=embeddings,
-                                         attention_mask=attention_mask)
+                                         attention_mask=_on(attention_mask, embeddings.device))
 
     def layer_forward(self, i: int, hidden: torch.Tensor, bias) -> torch.Tensor:
         """Layer ``i`` (0-based): ``(batch, seq_len, hidden)`` -> same shape."""
@@ -301,7 +303,7 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
         if self.config.exit_pooling == "mean":
             if attention_mask is None:
                 raise ValueError("exit_pooling='mean' needs the (batch, seq_len) attention_mask")
-            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            weights = attention_mask.unsqueeze(-1).to(hidden.device, hidden.dtype)
             state = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         else:
             state = hidden[:, 0]
@@ -359,6 +361,11 @@ class MultiExitBertForSequenceClassification(BertPreTrainedModel):
         )
 
 
+def _on(x: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    """``x`` on ``device`` (itself when it is there already, or None)."""
+    return None if x is None else x.to(device)
+
+
 def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> torch.Tensor:
     """Cross-entropy for classification, MSE for regression (``num_labels == 1``).
 
@@ -367,6 +374,7 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> to
         labels: ``(batch,)`` class ids, or float targets for regression.
     """
     logits = logits.float()  # float32 also under bfloat16 autocast
+    labels = labels.to(logits.device)
     if num_labels == 1:
         return nn.functional.mse_loss(logits.squeeze(-1), labels.float())
     return nn.functional.cross_entropy(logits, labels)

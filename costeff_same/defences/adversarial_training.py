@@ -35,7 +35,7 @@ from costeff_same.core.data import Encoded
 from costeff_same.defences.systems import DefenceConfig, training_sentences
 from costeff_same.defences.units import DefenceAttackUnitConfig, attack_system, run_defence_attack
 from costeff_same.engine.results import load_or_run, stage
-from costeff_same.engine.training import set_threads, train
+from costeff_same.engine.training import train
 from costeff_same.foundations.config import ConfigError, StageConfig, TrainConfig, TrainedModelConfig
 from costeff_same.zoo import save_model, trained_model
 
@@ -106,7 +106,6 @@ def adversarial_texts(results: list[dict[str, Any]]) -> tuple[list[str], list[in
 
 @stage("adversarial_training")
 def _run_adversarial_training(cfg: AdversarialTrainingConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     model, _ = trained_model(cfg.victim)
     tokenizer = load_tokenizer(cfg.victim.train.backbone)
     data = cfg.victim.data

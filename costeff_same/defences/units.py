@@ -20,7 +20,6 @@ from costeff_same.attacks.sentences import attack_sentences
 from costeff_same.attacks.units import attack_all
 from costeff_same.defences.systems import DefenceConfig, adaptive_attack, defended_victim, training_sentences
 from costeff_same.engine.results import load_or_run, stage
-from costeff_same.engine.training import set_threads
 from costeff_same.foundations.config import ConfigError, StageConfig, choice
 from costeff_same.zoo import VictimModel, victim_backbone, victim_model
 
@@ -95,7 +94,6 @@ def attack_system(model, cfg: DefenceAttackUnitConfig, texts: list[str], labels:
 
 @stage("defence_attack")
 def _run_defence_attack(cfg: DefenceAttackUnitConfig, workdir: Path) -> dict[str, Any]:
-    set_threads()
     texts, labels = unit_sentences(cfg)
     return {"victim": cfg.victim_name, "defence": cfg.defence.name, "split": cfg.split,
             **attack_system(victim_model(cfg.victim), cfg, texts, labels)}

@@ -43,7 +43,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from costeff_same.engine.fingerprint import code_fingerprint
-from costeff_same.foundations import progress
+from costeff_same.engine.threads import one_thread
+from costeff_same.foundations import progress, runtime
 from costeff_same.foundations.config import StageConfig
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import REPO_DIR, results_dir
@@ -102,7 +103,8 @@ def provenance(seed: int | None = None) -> dict[str, Any]:
     """Package versions, git sha, python, platform and torch's intra-op thread count of the current run.
 
     The thread count is recorded because CPU training is bit-reproducible for a given
-    thread count but not across thread counts (the order of float reductions changes).
+    thread count but not across thread counts (the order of float reductions changes);
+    every stage runs on one (:mod:`costeff_same.engine.threads`).
     """
     import torch
 
@@ -124,6 +126,7 @@ def provenance(seed: int | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "torch_threads": torch.get_num_threads(),
+        "device": runtime.resolve_device(),
         "seed": seed,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -147,7 +150,9 @@ def stage(name: str):
 
 
 def entry_key(name: str, config: StageConfig, fn: Callable | None = None) -> str:
-    """16 hex digits: the sha256 of ``config``'s key data and the code fingerprint of ``fn``.
+    """16 hex digits: the sha256 of ``config``'s key data and the code fingerprint of ``fn``
+    (and of the device, where a stage runs on one other than the CPU:
+    :func:`costeff_same.foundations.runtime.resolve_device`).
 
     Raises:
         KeyError: when ``fn`` is None and no function is registered for ``name``.
@@ -156,7 +161,11 @@ def entry_key(name: str, config: StageConfig, fn: Callable | None = None) -> str
         if name not in _STAGES:
             raise KeyError(f"no stage function is registered for {name!r}; registered: {', '.join(sorted(_STAGES))}")
         fn = _STAGES[name]
-    blob = json.dumps({"config": config.key_data(), "code": code_fingerprint(fn)}, sort_keys=True)
+    key = {"config": config.key_data(), "code": code_fingerprint(fn)}
+    device = runtime.resolve_device()
+    if device != "cpu":         # a GPU's floats differ from the CPU's: its entries never stand in for them
+        key["device"] = device
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -179,9 +188,9 @@ def _verify(entry: Path) -> bool:
         return False
 
 
-def is_cached(name: str, config: StageConfig) -> bool:
-    """True when a complete, checksum-verified entry exists."""
-    return _verify(entry_dir(name, config))
+def is_cached(name: str, config: StageConfig, fn: Callable | None = None) -> bool:
+    """True when a complete, checksum-verified entry exists (of ``fn``, or the registered function)."""
+    return _verify(entry_dir(name, config, fn))
 
 
 def load_result(name: str, config: StageConfig) -> dict[str, Any]:
@@ -285,8 +294,9 @@ def _compute(name: str, config: StageConfig, fn: Callable, seed: int | None, ent
     with writing(work):
         work.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    record = fn(config, work)
-    info = provenance(seed)
+    with one_thread():          # no result depends on the machine's core count (engine.threads)
+        record = fn(config, work)
+        info = provenance(seed)
     info["seconds"] = round(time.time() - started, 3)
     atomic_write_json(entry / "config.json", {"name": name, **config.to_dict(), "_key": config.key_data(),
                                                "_code": code_fingerprint(fn)})

@@ -36,6 +36,7 @@ from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from costeff_same.core.modeling import MultiExitBertConfig, MultiExitBertForSequenceClassification
 from costeff_same.engine.checkpoint import load_checkpoint, save_checkpoint
+from costeff_same.foundations import runtime
 from costeff_same.foundations.progress import bar as progress_bar
 
 Model = MultiExitBertForSequenceClassification
@@ -179,6 +180,7 @@ def _start(run: _Run, s: int, seg: Segment, settings: Settings):
     here = run.resume is not None and s == run.position["segment"]
     if seg.prepare is not None and not (here and run.position["prepared"]):
         run.model, record = seg.prepare(run.model)
+        run.model = run.model.to(runtime.resolve_device())
         run.history.append({"segment": seg.name, **record})
         run.save({"segment": s, "step": 0, "prepared": True})
         here = False
@@ -207,7 +209,8 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
     """Train ``model`` through ``segments``; resumable from ``workdir/checkpoint/state.pt``.
 
     Args:
-        model: the model; trained in place unless a segment's ``prepare`` replaces it.
+        model: the model; trained in place unless a segment's ``prepare`` replaces it, on the
+            run's device (:func:`costeff_same.foundations.runtime.resolve_device`).
         segments: the training plan.
         lengths: ``(N,)`` token counts of the training examples (the batches group them).
         settings: batch size, weight decay, warm-up ratio, seed, checkpoint interval.
@@ -228,7 +231,7 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
         ValueError: when a segment evaluates but no ``evaluate`` is given.
         TrainingDiverged: when a step's loss or gradient norm is not finite.
     """
-    run = _Run(model, workdir)
+    run = _Run(model.to(runtime.resolve_device()), workdir)
     steps_per_epoch = math.ceil(len(lengths) / settings.batch_size)
     steps_this_call = 0
     for s, seg in enumerate(segments):
@@ -246,7 +249,7 @@ def run_segments(model: Model, segments: list[Segment], lengths: np.ndarray, set
             if epoch not in orders:
                 orders[epoch] = epoch_order(lengths, settings.batch_size, settings.seed, s, epoch)
             idx = orders[epoch][k * settings.batch_size:(k + 1) * settings.batch_size]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+            with torch.autocast(run.model.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
                 loss, parts = seg.loss_at(b)(run.model, idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

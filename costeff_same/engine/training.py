@@ -17,7 +17,6 @@ so an interrupted run resumes and ends with the same weights as an uninterrupted
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from costeff_same.core.modeling import MultiExitBertForSequenceClassification, t
 from costeff_same.engine.trainer import Segment, TrainingInterrupted, run_segments
 from costeff_same.foundations.config import TrainConfig
 
-__all__ = ["TrainingInterrupted", "collect_exit_logits", "exit_weights", "set_threads", "stages_for", "train"]
+__all__ = ["TrainingInterrupted", "collect_exit_logits", "exit_weights", "stages_for", "train"]
 
 
 def exit_weights(regime: str, depth: int) -> torch.Tensor:
@@ -146,26 +145,7 @@ def collect_exit_logits(model: MultiExitBertForSequenceClassification, data: Enc
     out = np.zeros((model.num_layers, len(data), model.num_labels), dtype=np.float32)
     for idx, batch in data.eval_batches(batch_size):
         batch.pop("labels")
-        out[:, idx] = model(**batch).exit_logits.numpy()
+        out[:, idx] = model(**batch).exit_logits.cpu().numpy()
     return out
-
-
-def set_threads(n: int | None = None) -> None:
-    """Use ``n`` intra-op threads (default: ``$COSTEFF_SAME_THREADS``, else every core).
-
-    On a shared machine one thread per process avoids OpenMP threads spinning against
-    each other (seen here: 10x slower steps with two 2-thread processes on 2 cores).
-
-    Raises:
-        ValueError: for ``n < 1`` or a ``$COSTEFF_SAME_THREADS`` that is not a whole number >= 1.
-    """
-    if n is None:
-        value = os.environ.get("COSTEFF_SAME_THREADS", "").strip()
-        if value and not (value.isdigit() and int(value) >= 1):
-            raise ValueError(f"COSTEFF_SAME_THREADS={value!r} must be a whole number >= 1 (or unset: every core)")
-        n = int(value) if value else None
-    if n is not None and n < 1:
-        raise ValueError(f"threads={n} must be >= 1 (or None: every core)")
-    torch.set_num_threads(n or os.cpu_count() or 1)
 
 
