@@ -131,7 +131,7 @@ def test_unknown_run_settings_are_refused_with_the_accepted_ones(monkeypatch):
     with pytest.raises(ConfigError, match="unknown executor 'ray'; accepted: local, dask"):
         run_graph({"a": Task(print)}, 2)
     monkeypatch.setenv("COSTEFF_SAME_WORKERS", "two")
-    with pytest.raises(ConfigError, match="COSTEFF_SAME_WORKERS='two' must be a whole number >= 1"):
+    with pytest.raises(ConfigError, match=r"workers=two must be >= 1, a whole number \(COSTEFF_SAME_WORKERS='two'\)"):
         runtime.workers()
     with pytest.raises(ConfigError, match=r"unknown run setting\(s\) \['gpus'\]"):
         runtime.apply(gpus=2)

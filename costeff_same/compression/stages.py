@@ -48,7 +48,7 @@ class DistillConfig(StageConfig):
     precompute_teacher: bool = True
     seed: int = 0
     checkpoint_every: int = 50
-    precision: str = "bf16"
+    precision: str = "fp32"
 
     def __post_init__(self):
         choice("precision", self.precision, PRECISIONS)

@@ -201,10 +201,11 @@ class GuardedPolicy:
         """c, the layer at which a flagged input exits."""
         return self.detector.cap_layer
 
-    def init_state(self, batch: int) -> dict[str, torch.Tensor]:
-        """The base state, the layer counter and the logits seen (``(batch, c, C)``, filled as layers pass)."""
-        return {**self.base.init_state(batch), "layer": torch.zeros(batch, dtype=torch.long),
-                "seen": torch.zeros(batch, self.cap_layer, 0)}
+    def init_state(self, batch: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """The base state, the layer counter and the logits seen (``(batch, c, C)``, filled as
+        layers pass), on ``device``."""
+        return {**self.base.init_state(batch, device), "layer": torch.zeros(batch, dtype=torch.long, device=device),
+                "seen": torch.zeros(batch, self.cap_layer, 0, device=device)}
 
     def step(self, logits: torch.Tensor, state: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(rows,)`` bool: the base policy's exits, and at the cap layer the flagged rows."""
@@ -215,14 +216,14 @@ class GuardedPolicy:
             return exits
         seen = state["seen"]
         if seen.shape[-1] == 0:
-            seen = torch.zeros(logits.shape[0], self.cap_layer, logits.shape[-1])
+            seen = torch.zeros(logits.shape[0], self.cap_layer, logits.shape[-1], device=logits.device)
         seen = seen.clone()
         seen[:, layer - 1] = logits.float()
         state["seen"] = seen
         if layer < self.cap_layer:
             return exits
-        flagged = self.detector.logit(seen.transpose(0, 1)) > self.detector.threshold
-        return exits | flagged
+        flagged = self.detector.logit(seen.transpose(0, 1).cpu()) > self.detector.threshold   # on the host
+        return exits | flagged.to(exits.device)
 
     subset = staticmethod(ExitPolicy.subset)
 

@@ -318,7 +318,7 @@ class TrainConfig(StageConfig):
     weight_decay: float = 0.01
     seed: int = 0
     checkpoint_every: int = 50
-    precision: str = "bf16"
+    precision: str = "fp32"
 
     def __post_init__(self):
         choice("exit_style", self.exit_style, EXIT_STYLES)

@@ -95,7 +95,7 @@ def workers() -> int | None:
     if value is None:
         return None
     if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{ENV['workers']}={value!r} must be a whole number >= 1")
+        raise ConfigError(f"workers={value} must be >= 1, a whole number ({ENV['workers']}={value!r})")
     return int(value)
 
 
