@@ -13,7 +13,8 @@ departure from the paper is commented where it happens.
 - :mod:`.constraints`: stopwords, no repeats, word length, modification rate, sentence
   similarity, Levenshtein distance, antonyms.
 - :mod:`.search`: greedy search with word-importance ranking; beam search.
-- recipes: :mod:`.pwws_ren_2019`, :mod:`.textfooler_jin_2019`, :mod:`.deepwordbug_gao_2018`.
+- recipes: :mod:`.pwws_ren_2019`, :mod:`.textfooler_jin_2019`, :mod:`.deepwordbug_gao_2018`;
+  slowdown: :mod:`.same_chen_2023` (SAME) and :mod:`.waffle_coalson_2023` (WAFFLE, not yet run by a chapter).
 - :mod:`.resources`: WordNet 3.0 and the packaged MiniLM (the offline stand-in for the
   Universal Sentence Encoder and the counter-fitted word vectors).
 - :mod:`.experiment`: chapter 3's accuracy attacks on the chapter-1 victims.
