@@ -11,8 +11,8 @@ with ``p_i`` exit ``i``'s softmax, ``u`` the uniform distribution over the ``C``
 when every exit is certain). A text that no exit is sure of runs through every layer under
 an entropy or a patience policy.
 
-Choices where ``papers.md`` and the paper's summary there leave the recipe open (each
-commented where it is made):
+Choices where the paper's description leaves the recipe open (each commented where it is
+made; the methods page lists them):
 
 - **success**: the text exits at the last layer (as SAME's goal,
   :class:`~costeff_same.attacks.goal_functions.Slowdown`), so success rates compare with
