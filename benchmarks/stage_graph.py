@@ -41,7 +41,7 @@ def computed(folder: Path) -> str:
     attack unit's per-sentence results."""
     digest = hashlib.sha256()
     for entry in sorted(e for e in folder.iterdir() if e.is_dir() and e.name.split("-")[0] in
-                        ("model", "accuracy_attack", "same_attack")):
+                        ("model", "recipe_attack", "same_attack")):
         if entry.name.startswith("model-"):
             files = json.loads((entry / "manifest.json").read_text())["files"]
             digest.update(json.dumps({k: v for k, v in files.items() if k.startswith("work/model/")}).encode())

@@ -142,23 +142,25 @@ def cmd_notebooks(args) -> int:
 
 def cmd_attack(args) -> int:
     from costeff_same.attacks.resources import ResourceError
-    from costeff_same.attacks.units import run_accuracy_unit
+    from costeff_same.attacks.units import run_recipe_unit
     from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, unit_row
-    from costeff_same.chapters.same import cli_rows
+    from costeff_same.chapters.same import cli_rows, same_config
     from costeff_same.victims import run_multi_exit
 
     if args.recipe == "same":  # chapter 4's slowdown attack: its own profile section (04_same)
         _print_json(cli_rows(args.profile, _overrides(args.set), args.victim))
         return 0
-    params = {**load_profile(args.profile).get("03_accuracy_attacks", {}), **_overrides(args.set)}
-    cfg = accuracy_attacks_config(**params)
+    chapter = "04_same" if args.recipe == "waffle" else "03_accuracy_attacks"  # WAFFLE runs beside SAME
+    params = {**load_profile(args.profile).get(chapter, {}), **_overrides(args.set)}
+    cfg = same_config(**params) if args.recipe == "waffle" else accuracy_attacks_config(**params)
     chapter1 = run_multi_exit(cfg.multi_exit)
     rows = []
     for name in [args.victim] if args.victim else cfg.victims:
         value = chapter1["victims"][name]["operating_point"]["value"]
-        for unit_cfg in cfg.units(name, args.recipe, value):
+        units = [cfg.waffle_unit(name, value)] if args.recipe == "waffle" else cfg.units(name, args.recipe, value)
+        for unit_cfg in units:
             try:
-                unit = run_accuracy_unit(unit_cfg)
+                unit = run_recipe_unit(unit_cfg)
             except ResourceError as err:
                 print(f"costeff-same attack: error: {err}", file=sys.stderr)
                 return 2
@@ -254,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         runs=False).add_argument("--json", action="store_true", help="machine-readable output")
     add("notebooks", cmd_notebooks, "execute the chapters with papermill into book/").add_argument(
         "--chapter", help="only this chapter (e.g. 01_multi_exit)")
-    attack = add("attack", cmd_attack, "run one accuracy attack recipe on the chapter-1 victims (cached, chapter 3)")
-    attack.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "deepwordbug", "same"),
-                        help="the attack recipe (same: SAME's slowdown attack, chapter 4)")
+    attack = add("attack", cmd_attack, "run one attack recipe on the chapter-1 victims (cached, chapters 3 and 4)")
+    attack.add_argument("--recipe", required=True, choices=("pwws", "textfooler", "deepwordbug", "same", "waffle"),
+                        help="the attack recipe (same, waffle: the slowdown attacks of chapter 4)")
     attack.add_argument("--victim", choices=("entropy", "patience"), help="attack only this victim")
     compress = add("compress", cmd_compress, "run COST-EFF, its baselines and ablations (cached, chapter 2)")
     compress.add_argument("--model", help="train (or load) only this model of the comparison, e.g. costeff, ta, "

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from costeff_same.attacks.units import run_accuracy_unit
+from costeff_same.attacks.units import run_recipe_unit
 from costeff_same.chapters.accuracy_attacks import (
     accuracy_attacks_config,
     accuracy_attacks_summary,
@@ -24,7 +24,8 @@ from costeff_same.chapters.accuracy_attacks import (
 from costeff_same.chapters.costeff import costeff_config, costeff_summary
 from costeff_same.chapters.defences import defences_config, defences_summary
 from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_summary
-from costeff_same.chapters.same import same_config, same_summary_section
+from costeff_same.chapters.same import same_config
+from costeff_same.chapters.same_summary import same_summary_section
 from costeff_same.chapters.same_vs_costeff import same_vs_costeff_config, same_vs_costeff_summary
 from costeff_same.engine.results import is_cached, load_result, no_nan
 from costeff_same.foundations.config import StageConfig, load_profile
@@ -154,6 +155,6 @@ def accuracy_attack_rows(profile: str) -> list[dict[str, Any]] | None:
         value = chapter1["victims"][name]["operating_point"]["value"]
         for recipe in cfg.recipes:
             for unit in cfg.units(name, recipe, value):
-                if is_cached("accuracy_attack", unit):
-                    rows.append(unit_row(name, value, run_accuracy_unit(unit)))
+                if is_cached("recipe_attack", unit):
+                    rows.append(unit_row(name, value, run_recipe_unit(unit)))
     return with_shift_verdicts(rows) or None

@@ -395,9 +395,9 @@ def test_lazy_constraints_pick_the_same_replacements(victim):
 
 
 def test_recipes_registry():
-    assert set(RECIPES) == {"pwws", "textfooler", "deepwordbug"}
+    assert set(RECIPES) == {"pwws", "textfooler", "deepwordbug", "waffle"}
     assert recipe_module("pwws").NAME == "pwws"
-    with pytest.raises(ValueError, match="accepted: pwws, textfooler, deepwordbug"):
+    with pytest.raises(ValueError, match="accepted: pwws, textfooler, deepwordbug, waffle"):
         recipe_module("hotflip")
 
 
@@ -416,8 +416,8 @@ def test_pwws_without_wordnet_says_how_to_get_it(victim, tmp_path, monkeypatch):
         with pytest.raises(ResourceError, match="costeff-same data wordnet"):
             build_recipe("pwws", victim)
         build_recipe("deepwordbug", victim)  # the other recipes still run
-        with pytest.warns(UserWarning, match="WordNet is missing"):
-            build_recipe("textfooler", victim)
+        with pytest.warns(UserWarning, match="WordNet is missing"):  # MiniLM's words need no WordNet
+            build_recipe("textfooler", victim, word_vectors="minilm")
     finally:
         monkeypatch.undo()
         load_wordnet.cache_clear()
@@ -460,11 +460,16 @@ def test_config_rejects_unknown_values():
 
     cfg = accuracy_attacks_config(victim_profile="smoke", num_examples=4)
     assert cfg.multi_exit.data.max_length == 32
-    two = accuracy_attacks_config(victim_profile="smoke", textfooler_min_cos_sims=[0.5, 0.4])
-    assert [u.key for u in two.units("entropy", "textfooler", 0.3)] == ["textfooler", "textfooler_cos0.4"]
+    two = accuracy_attacks_config(victim_profile="smoke", textfooler_min_cos_sims=[0.5, 0.4],
+                                  textfooler_stand_in_min_cos_sims=[0.5, 0.4])
+    assert [u.key for u in two.units("entropy", "textfooler", 0.3)] == [
+        "textfooler", "textfooler_cos0.4", "textfooler_minilm", "textfooler_minilm_cos0.4"]
+    assert [u.word_vectors for u in two.units("entropy", "textfooler", 0.3)] == ["counter_fitted"] * 2 + ["minilm"] * 2
     assert [u.key for u in two.units("entropy", "pwws", 0.3)] == ["pwws"]
     with pytest.raises(ConfigError, match="textfooler_min_cos_sims"):
         accuracy_attacks_config(victim_profile="smoke", textfooler_min_cos_sims=[])
+    with pytest.raises(ConfigError, match=r"textfooler_stand_in_min_cos_sims=\[2.0\]"):
+        accuracy_attacks_config(victim_profile="smoke", textfooler_stand_in_min_cos_sims=[2.0])
     with pytest.raises(ConfigError, match="accepted: pwws, textfooler, deepwordbug"):
         accuracy_attacks_config(victim_profile="smoke", recipes=["hotflip"])
     with pytest.raises(ConfigError, match="differs from chapter 1"):

@@ -124,7 +124,7 @@ def test_the_fingerprint_covers_the_package_modules_a_stage_imports():
 def test_a_recipe_named_by_a_string_is_part_of_the_unit_that_builds_it():
     from costeff_same.attacks import units
 
-    closure = fingerprint.module_closure(units._run_accuracy_unit.__module__)
+    closure = fingerprint.module_closure(units._run_recipe_unit.__module__)
     assert {"costeff_same.attacks.pwws_ren_2019", "costeff_same.attacks.textfooler_jin_2019"} <= set(closure)
 
 

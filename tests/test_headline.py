@@ -7,7 +7,8 @@ from costeff_same.attacks.text import highlight_html
 from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config, accuracy_attacks_summary
 from costeff_same.chapters.costeff import costeff_config, costeff_summary
 from costeff_same.chapters.multi_exit import multi_exit_summary
-from costeff_same.chapters.same import same_config, same_summary_section
+from costeff_same.chapters.same import same_config
+from costeff_same.chapters.same_summary import same_summary_section
 from costeff_same.core.metrics import efficiency_change, efficiency_gain_reduction, exit_stats
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.parameters import SCHEMAS, notebook_parameters_cell

@@ -189,7 +189,7 @@ def computed(folder: Path) -> dict[str, object]:
     for entry in sorted(e for e in folder.glob("model-*") if e.is_dir()):
         files = json.loads((entry / "manifest.json").read_text())["files"]
         out[entry.name] = {k: v for k, v in files.items() if k.startswith("work/model/")}
-    for entry in sorted(e for e in folder.glob("accuracy_attack-*") if e.is_dir()):
+    for entry in sorted(e for e in folder.glob("recipe_attack-*") if e.is_dir()):
         results = json.loads((entry / "result.json").read_text())["results"]
         out[entry.name] = [{k: v for k, v in r.items() if k != "seconds"} for r in results]
     return out
@@ -205,7 +205,7 @@ def test_a_smoke_study_on_a_dask_cluster_equals_the_local_pool(tmp_path, monkeyp
         assert sorted(finished) == sorted(tasks)
         runs[executor] = computed(tmp_path / executor)
     assert len([k for k in runs["local"] if k.startswith("model-")]) == 4            # 2 victims x 2 seeds
-    assert len([k for k in runs["local"] if k.startswith("accuracy_attack-")]) == 2  # 1 unit x 2 seeds
+    assert len([k for k in runs["local"] if k.startswith("recipe_attack-")]) == 2  # 1 unit x 2 seeds
     assert runs["dask"] == runs["local"]
 
 

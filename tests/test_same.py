@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from costeff_same.attacks.constraints import StopwordModification
 from costeff_same.attacks.goal_functions import GoalResult
-from costeff_same.attacks.same_chen_2023 import SameBeamSearch, SameGradients, build
+from costeff_same.attacks.same_chen_2023 import SameBeamSearch, build
 from costeff_same.attacks.same_loss import (
     SameLoss,
     cross_prediction_targets,
@@ -20,6 +20,7 @@ from costeff_same.attacks.same_loss import (
     same_loss,
     uniform_term,
 )
+from costeff_same.attacks.same_transformation import SameGradients
 from costeff_same.attacks.same_units import ABLATIONS, SameSettings, same_summary
 from costeff_same.attacks.text import AttackedText
 from costeff_same.attacks.victim import MultiExitVictim
@@ -160,7 +161,7 @@ class _ScriptedAttack:
     def __init__(self, tree, table):
         self.tree, self.goal = tree, _ScriptedGoal(table)
 
-    def candidates(self, text):
+    def candidates(self, text, deferred=False):
         return [AttackedText(t) for t in self.tree.get(text.text, [])]
 
 
@@ -233,8 +234,8 @@ def test_budget_and_stopwords_are_never_violated(victim, words, seed):
     # the whole attack: every candidate it looks at obeys the constraints too
     original_candidates = attack.candidates
 
-    def checked(current, indices=None):
-        out = original_candidates(current, indices)
+    def checked(current, indices=None, deferred=False):
+        out = original_candidates(current, indices, deferred)
         for c in out:
             _check_constraints(c)
         return out

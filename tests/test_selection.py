@@ -5,7 +5,7 @@ import pytest
 
 from costeff_same.attacks.same_units import SameUnitConfig
 from costeff_same.attacks.sentences import attack_sentences, balanced_order
-from costeff_same.attacks.units import AccuracyAttackUnitConfig
+from costeff_same.attacks.units import RecipeUnitConfig
 from costeff_same.chapters.accuracy_attacks import accuracy_attacks_config
 from costeff_same.chapters.same import same_config
 
@@ -27,7 +27,7 @@ def test_chapters_3_and_4_attack_the_same_balanced_sentences(tmp_path, monkeypat
     ch4 = same_config(profile="default")
     victim3 = ch3.units("entropy", "pwws", 0.3)[0]
     victim4 = ch4.unit("entropy", 0.3)
-    assert isinstance(victim3, AccuracyAttackUnitConfig) and isinstance(victim4, SameUnitConfig)
+    assert isinstance(victim3, RecipeUnitConfig) and isinstance(victim4, SameUnitConfig)
     assert victim3.victim.data == victim4.victim.data and victim3.seed == victim4.seed
     texts3, labels3, index3 = attack_sentences(victim3.victim.data, victim3.num_examples, victim3.seed)
     texts4, labels4, index4 = attack_sentences(victim4.victim.data, victim4.num_examples, victim4.seed)

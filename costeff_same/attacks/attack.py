@@ -152,32 +152,47 @@ class Attack:
             return []
         return self.filter(unique_texts(self.transformation(text, allowed), exclude=text), text, deferred)
 
-    def first_acceptable(self, results: Sequence[GoalResult], current: AttackedText,
-                         chunk: int = 8) -> GoalResult | None:
-        """The best-scoring result whose text satisfies the expensive constraints, or None.
+    def acceptable(self, results: Sequence[GoalResult], count: int, current: AttackedText | None = None,
+                   chunk: int = 8) -> list[GoalResult]:
+        """The first ``count`` of ``results`` (in their order) whose texts satisfy the expensive constraints.
 
-        The expensive constraints are checked lazily in descending score order: the best
-        result alone first (it usually passes), then ``chunk`` at a time. A search that keeps
-        only the best candidate gets the same one as when every candidate is filtered first,
+        The expensive constraints are checked lazily: the first result alone (it usually
+        passes), then ``chunk`` at a time, until ``count`` have passed. A search that keeps the
+        best ``count`` candidates gets the same ones as when every candidate is filtered first,
         at a fraction of the cost.
+
+        Args:
+            results: scored candidates, best first (the caller's order).
+            count: results wanted.
+            current: the text the candidates were made from (None: the original), for a
+                constraint that compares against it.
         """
         expensive = [c for c in self.constraints if c.expensive]
-        ranked = sorted(results, key=lambda r: r.score, reverse=True)
         if not expensive:
-            return ranked[0] if ranked else None
-        bounds = [0, 1, *range(1 + chunk, len(ranked) + chunk, chunk)]
+            return list(results[:count])
+        current = current if current is not None else self.original
+        bounds = [0, 1, *range(1 + chunk, len(results) + chunk, chunk)]
+        out: list[GoalResult] = []
         for start, end in zip(bounds, bounds[1:]):
-            part = ranked[start:end]
+            part = results[start:end]
             if not part:
                 break
             ok = [True] * len(part)
             for constraint in expensive:
                 checks = constraint.check([r.text for r in part], self.original, current)
                 ok = [a and b for a, b in zip(ok, checks)]
-            for r, good in zip(part, ok):
-                if good:
-                    return r
-        return None
+            out += [r for r, good in zip(part, ok) if good]
+            if len(out) >= count:
+                break
+        return out[:count]
+
+    def first_acceptable(self, results: Sequence[GoalResult], current: AttackedText,
+                         chunk: int = 8) -> GoalResult | None:
+        """The best-scoring result whose text satisfies the expensive constraints, or None
+        (:meth:`acceptable` of the results in descending score order)."""
+        ranked = sorted(results, key=lambda r: r.score, reverse=True)
+        found = self.acceptable(ranked, 1, current, chunk)
+        return found[0] if found else None
 
     def attack(self, text: str, label: int, seed: int = 0) -> AttackResult:
         """Attack one example.

@@ -17,9 +17,9 @@ The constraints:
 - :class:`MinWordLength`: words shorter than ``n`` characters are never modified.
 - :class:`MaxModificationRate`: at most ``max(min_words, ceil(rate * words))`` words changed.
 - :class:`SentenceSimilarity`: the candidate's sentence embedding stays close to the
-  reference's. The papers use the Universal Sentence Encoder (Cer et al., 2018), which
-  cannot be fetched offline; :class:`MiniLMSentenceEncoder` (the packaged
-  all-MiniLM-L6-v2, mean-pooled: it is a sentence-embedding model) stands in for it.
+  reference's, under the Universal Sentence Encoder (Cer et al., 2018) as the papers'
+  (:class:`UniversalSentenceEncoder`, the packaged multilingual USE v3 port) or the
+  packaged all-MiniLM-L6-v2 (:class:`MiniLMSentenceEncoder`, the stand-in before it).
 - :class:`LevenshteinDistance`: the character edit distance to the original is bounded
   (DeepWordBug, Gao et al., 2018: 30).
 """
@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from costeff_same.attacks.resources import load_wordnet, minilm
+from costeff_same.attacks.resources import load_wordnet, minilm, universal_sentence_encoder
 from costeff_same.attacks.text import AttackedText
 
 
@@ -135,18 +135,20 @@ class MaxModificationRate(Constraint):
     """At most ``max(min_words, ceil(max_rate * n_words))`` words differ from the original.
 
     Args:
-        max_rate: fraction of the words (0..1).
+        max_rate: fraction of the words (0..1; 0: a fixed budget of ``min_words`` words).
         min_words: the budget is never below this many words (SAME: 3).
 
     Raises:
-        ValueError: for a rate outside (0, 1] or a negative ``min_words``.
+        ValueError: for a rate outside [0, 1], a negative ``min_words``, or a budget of no word
+            (``max_rate=0`` with ``min_words=0``).
     """
 
     name = "max_modification_rate"
 
     def __init__(self, max_rate: float, min_words: int = 0):
-        if not 0 < max_rate <= 1 or min_words < 0:
-            raise ValueError(f"max_rate={max_rate} must be in (0, 1] and min_words={min_words} >= 0")
+        if not 0 <= max_rate <= 1 or min_words < 0 or (max_rate == 0 and min_words == 0):
+            raise ValueError(f"max_rate={max_rate} must be in [0, 1] and min_words={min_words} >= 0, "
+                             "not both 0")
         self.max_rate = max_rate
         self.min_words = min_words
 
@@ -201,11 +203,55 @@ class LevenshteinDistance(Constraint):
         return self.distance(candidate, original) <= self.max_distance
 
 
-class MiniLMSentenceEncoder:
-    """Sentence embeddings from the packaged all-MiniLM-L6-v2: mean over tokens, L2-normalised.
+class SentenceEncoder:
+    """Unit-norm sentence embeddings, cached per text (subclasses implement :meth:`encode`).
 
-    The stand-in for the Universal Sentence Encoder (not available offline). Embeddings are
-    cached per text.
+    Args:
+        batch_size: texts per forward.
+        cache_size: embeddings kept.
+    """
+
+    dimensions = 0
+
+    def __init__(self, batch_size: int = 128, cache_size: int = 200_000):
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """``(len(texts), dimensions)`` unit-norm embeddings of one batch."""
+        raise NotImplementedError
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        """``(N, dimensions)`` unit-norm embeddings of ``texts``."""
+        todo = sorted((t for t in dict.fromkeys(texts) if t not in self._cache), key=len)
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            for text, vector in zip(chunk, self.encode(chunk)):
+                self._cache[text] = vector
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return torch.stack([self._cache[t] for t in texts]) if texts else torch.empty(0, self.dimensions)
+
+
+class UniversalSentenceEncoder(SentenceEncoder):
+    """The Universal Sentence Encoder (Cer et al., 2018): the multilingual USE v3 port
+    (:func:`~costeff_same.attacks.resources.universal_sentence_encoder`), 512 dimensions."""
+
+    dimensions = 512
+
+    def __init__(self, batch_size: int = 128, cache_size: int = 200_000):
+        super().__init__(batch_size, cache_size)
+        self.model = universal_sentence_encoder()
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        vectors = torch.as_tensor(np.asarray(self.model.encode(list(texts)), dtype=np.float32))
+        return torch.nn.functional.normalize(vectors.reshape(len(texts), -1), dim=-1)
+
+
+class MiniLMSentenceEncoder(SentenceEncoder):
+    """Sentence embeddings from the packaged all-MiniLM-L6-v2: mean over tokens, L2-normalised,
+    384 dimensions (the Universal Sentence Encoder's stand-in before its port was packaged).
 
     Args:
         batch_size: texts per forward.
@@ -213,38 +259,42 @@ class MiniLMSentenceEncoder:
         cache_size: embeddings kept.
     """
 
+    dimensions = 384
+
     def __init__(self, batch_size: int = 128, max_length: int = 128, cache_size: int = 200_000):
+        super().__init__(batch_size, cache_size)
         self.model, self.tokenizer = minilm()
-        self.batch_size = batch_size
         self.max_length = max_length
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @torch.inference_mode()
-    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
-        """``(N, 384)`` unit-norm embeddings of ``texts``."""
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        todo.sort(key=len)
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
-            batch = self.tokenizer(chunk, truncation=True, max_length=self.max_length, padding=True,
-                                   return_tensors="pt")
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
-            for text, vector in zip(chunk, pooled):
-                self._cache[text] = vector
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return torch.stack([self._cache[t] for t in texts]) if texts else torch.empty(0, 384)
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
+                               return_tensors="pt")
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+
+
+#: sentence encoder name -> class: the Universal Sentence Encoder port (the default), or MiniLM
+SENTENCE_ENCODER_CLASSES = {"use": UniversalSentenceEncoder, "minilm": MiniLMSentenceEncoder}
+
+
+def sentence_encoder(name: str = "use") -> SentenceEncoder:
+    """A new sentence encoder: ``use`` (the Universal Sentence Encoder port) or ``minilm``.
+
+    Raises:
+        ValueError: for an unknown name (the accepted ones are listed).
+    """
+    if name not in SENTENCE_ENCODER_CLASSES:
+        raise ValueError(f"unknown sentence encoder {name!r}; accepted: {', '.join(SENTENCE_ENCODER_CLASSES)}")
+    return SENTENCE_ENCODER_CLASSES[name]()
 
 
 class SentenceSimilarity(Constraint):
     """The candidate's sentence embedding stays similar to the reference text's.
 
     Args:
-        encoder: ``texts -> (N, D)`` unit-norm embeddings; default :class:`MiniLMSentenceEncoder`
-            (the Universal Sentence Encoder's offline stand-in).
+        encoder: ``texts -> (N, D)`` unit-norm embeddings; default :class:`UniversalSentenceEncoder`.
         min_similarity: least similarity accepted.
         metric: ``cosine``, or ``angular`` = ``1 - arccos(cos) / pi`` (TextAttack's recipes
             threshold USE with it).
@@ -270,7 +320,7 @@ class SentenceSimilarity(Constraint):
             raise ValueError(f"unknown similarity metric {metric!r}; accepted: {', '.join(self.METRICS)}")
         if compare_against not in ("original", "current"):
             raise ValueError(f"compare_against={compare_against!r}; accepted: original, current")
-        self.encoder = encoder if encoder is not None else MiniLMSentenceEncoder()
+        self.encoder = encoder if encoder is not None else UniversalSentenceEncoder()
         self.min_similarity = min_similarity
         self.metric = metric
         self.window_size = window_size

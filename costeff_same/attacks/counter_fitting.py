@@ -27,9 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from costeff_same.foundations.config import StageConfig
+
+#: moving words whose distances to the whole vocabulary are computed at once (memory: chunk x V floats)
+NEIGHBOUR_CHUNK = 2048
+
 
 @dataclass(frozen=True)
-class CounterFitting:
+class CounterFitting(StageConfig):
     """The objective's weights and margins (Mrkšić et al., 2016, section 2).
 
     Attributes:
@@ -57,6 +62,27 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
 def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise cosine distance ``1 - cos`` of ``(n, d)`` and ``(n, d)``: ``(n,)``."""
     return 1.0 - (_unit(a) * _unit(b)).sum(-1)
+
+
+def _neighbours(original: torch.Tensor, moving: np.ndarray, pairs: dict[str, np.ndarray],
+                rho: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The preservation term's neighbourhoods: ``(rows, cols, distances)`` with ``rows`` positions in
+    ``moving``, ``cols`` vocabulary rows within cosine distance ``rho`` of that word in the original
+    space (the word itself and its own synonyms and antonyms excluded), ``distances`` theirs."""
+    size = original.shape[0]
+    both = np.concatenate(list(pairs.values()))
+    excluded = np.concatenate([both[:, 0] * size + both[:, 1], both[:, 1] * size + both[:, 0]])
+    rows, cols, before = [], [], []
+    for start in range(0, len(moving), NEIGHBOUR_CHUNK):
+        words = torch.as_tensor(moving[start:start + NEIGHBOUR_CHUNK])
+        distances = 1.0 - original[words] @ original.T                        # (chunk, V)
+        distances[torch.arange(len(words)), words] = float("inf")
+        r, c = torch.nonzero(distances < rho, as_tuple=True)
+        keep = torch.as_tensor(~np.isin((words[r] * size + c).numpy(), excluded))
+        rows.append(r[keep] + start)
+        cols.append(c[keep])
+        before.append(distances[r[keep], c[keep]])
+    return torch.cat(rows), torch.cat(cols), torch.cat(before)
 
 
 def counter_fit(vectors: np.ndarray, synonyms: Sequence[tuple[int, int]], antonyms: Sequence[tuple[int, int]],
@@ -88,14 +114,7 @@ def counter_fit(vectors: np.ndarray, synonyms: Sequence[tuple[int, int]], antony
     moving = np.unique(np.concatenate([pairs["synonyms"].ravel(), pairs["antonyms"].ravel()]))
     if moving.size == 0:
         return original.numpy()
-    # the neighbours of each moving word in the original space (itself excluded)
-    distances = 1.0 - original[moving] @ original.T                        # (m, V)
-    distances[torch.arange(len(moving)), torch.as_tensor(moving)] = float("inf")
-    for a, b in np.concatenate([pairs["synonyms"], pairs["antonyms"]]):   # a pair is not a neighbourhood to keep
-        distances[np.searchsorted(moving, a), b] = float("inf")
-        distances[np.searchsorted(moving, b), a] = float("inf")
-    near_rows, near_cols = torch.nonzero(distances < settings.rho, as_tuple=True)
-    near_before = distances[near_rows, near_cols]
+    near_rows, near_cols, near_before = _neighbours(original, moving, pairs, settings.rho)
     position = {int(w): i for i, w in enumerate(moving)}
     syn = torch.as_tensor([[position[int(a)], position[int(b)]] for a, b in pairs["synonyms"]], dtype=torch.long)
     ant = torch.as_tensor([[position[int(a)], position[int(b)]] for a, b in pairs["antonyms"]], dtype=torch.long)

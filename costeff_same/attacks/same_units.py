@@ -1,7 +1,8 @@
 """SAME's attack units: one SAME variant against one victim at one operating point, cached.
 
 SAME (Chen et al., 2023; :mod:`costeff_same.attacks.same_chen_2023`) with its settings
-(:class:`SameSettings`), the ablations that switch one part off (:data:`ABLATIONS`), and the
+(:class:`SameSettings`), the ablations that switch one part off (:data:`ABLATIONS`), the
+other variants (:data:`VARIANTS`: held to meaning, smaller word budgets), and the
 unit (:class:`SameUnitConfig`, :func:`run_same_unit`), which also stores the texts it sent
 to the model (``work/candidates.jsonl.gz``, :func:`stored_candidates`:
 ``benchmarks/same_scoring.py`` replays them).
@@ -20,7 +21,7 @@ import numpy as np
 
 from costeff_same.attacks.same_chen_2023 import build
 from costeff_same.attacks.sentences import attack_sentences
-from costeff_same.attacks.units import attack_all, load_victim, summarize
+from costeff_same.attacks.units import attack_all, load_victim, meaning, summarize
 from costeff_same.core.metrics import efficiency_change
 from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.foundations.config import ConfigError, StageConfig
@@ -34,6 +35,15 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "word_only": {"char_level": False},
     "char_only": {"word_level": False},
     "reference_quirks": {"reference_quirks": True},
+    "no_tie_break": {"tie_break": False},     # the paper's ranking (exit layer alone)
+}
+#: SAME's word budget curve: ``budget_<k>`` changes at most ``k`` words (the paper: max(3, 10%))
+BUDGETS = (1, 2, 3)
+#: variant name -> the settings it changes: the ablations, the constrained variant and the budgets
+VARIANTS: dict[str, dict[str, Any]] = {
+    **ABLATIONS,
+    "constrained": {"constrained": True},     # held to meaning (not in the paper)
+    **{f"budget_{k}": {"max_rate": 0.0, "min_words": k} for k in BUDGETS},
 }
 
 
@@ -59,6 +69,9 @@ class SameSettings(StageConfig):
             holds a success; the result does not depend on it).
         tie_break: rank candidates that exit at the same layer by the entropy of that exit
             (a departure from the paper, which ranks by exit layer alone).
+        constrained: the constrained variant (near-neighbour swaps, a sentence-similarity
+            floor; not in the paper).
+        min_similarity: its least angular similarity to the original (Universal Sentence Encoder).
     """
 
     lam: float = 0.8
@@ -75,6 +88,8 @@ class SameSettings(StageConfig):
     query_budget: int | None = None
     chunk_size: int | None = 32
     tie_break: bool = True
+    constrained: bool = False
+    min_similarity: float = 0.84
 
     def __post_init__(self):
         if not 0.0 <= self.lam <= 1.0:
@@ -84,8 +99,9 @@ class SameSettings(StageConfig):
         for key in ("beam_width", "max_iterations", "top_n", "top_k"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
-        if not 0 < self.max_rate <= 1 or self.min_words < 0:
-            raise ConfigError(f"max_rate={self.max_rate} must be in (0, 1] and min_words={self.min_words} >= 0")
+        if not 0 <= self.max_rate <= 1 or self.min_words < 0 or (self.max_rate == 0 and self.min_words == 0):
+            raise ConfigError(f"max_rate={self.max_rate} must be in [0, 1] (0: a fixed budget of min_words) and "
+                              f"min_words={self.min_words} >= 0, not both 0")
 
     def budget(self, num_words: int) -> int:
         """Words a sentence of ``num_words`` words may have changed."""
@@ -105,7 +121,7 @@ class SameUnitConfig(StageConfig):
         victim_name: its name in the chapter (``entropy``, ``patience``, ``costeff``, ...).
         policy: the exit policy name.
         policy_value: its threshold (entropy, nats) or patience (layers).
-        variant: ``same`` or an ablation of :data:`ABLATIONS`.
+        variant: ``same`` or one of :data:`VARIANTS` (the ablations, ``constrained``, ``budget_<k>``).
         settings: the attack's settings (the variant's changes applied).
         num_examples: sentences attacked (the first of the seeded order).
         seed: seeds the sentence order and the attack's random choices.
@@ -129,8 +145,8 @@ class SameUnitConfig(StageConfig):
         return f"{self.variant} on {self.victim_name}"
 
     def __post_init__(self):
-        if self.variant != "same" and self.variant not in ABLATIONS:
-            raise ConfigError(f"unknown variant {self.variant!r}; accepted: same, {', '.join(ABLATIONS)}")
+        if self.variant != "same" and self.variant not in VARIANTS:
+            raise ConfigError(f"unknown variant {self.variant!r}; accepted: same, {', '.join(VARIANTS)}")
         if self.num_examples < 1:
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
 
@@ -150,7 +166,8 @@ def _run_same_unit(cfg: SameUnitConfig, workdir: Path) -> dict[str, Any]:
         "victim": cfg.victim_name, "variant": cfg.variant, "policy": cfg.policy, "policy_value": cfg.policy_value,
         "num_layers": depth, "attack": repr(attack), "seconds": seconds, "queries": victim.num_queries,
         "cache_hits": victim.num_cache_hits, "gradient_calls": attack.transformation.gradients.calls,
-        "summary": same_summary(results, depth, cfg.settings), "results": results, "test_indices": indices,
+        "summary": same_summary(results, depth, cfg.settings), "meaning": meaning(results),
+        "results": results, "test_indices": indices,
     }
 
 

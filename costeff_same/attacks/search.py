@@ -48,6 +48,9 @@ class AttackParts(Protocol):
 
     def first_acceptable(self, results: list[GoalResult], current: AttackedText) -> GoalResult | None: ...
 
+    def acceptable(self, results: list[GoalResult], count: int,
+                   current: AttackedText | None = None) -> list[GoalResult]: ...
+
 
 class SearchMethod:
     """Base class: ``search(attack, initial) -> best GoalResult found``."""
@@ -152,23 +155,28 @@ class BeamSearch(SearchMethod):
             constraints leave no candidate.
         return_best_seen: return the best text seen over all iterations (True), or the best
             of the last iteration (False: the SAME reference code).
+        lazy_constraints: check the expensive constraints (sentence similarity) only on the
+            candidates the search keeps (the first success, the beam), best first, instead of
+            on every candidate: the same texts are kept, for far fewer encoder calls.
 
     Raises:
         ValueError: for ``beam_width < 1`` or ``max_iterations < 1``.
     """
 
-    def __init__(self, beam_width: int = 5, max_iterations: int | None = 10, return_best_seen: bool = True):
+    def __init__(self, beam_width: int = 5, max_iterations: int | None = 10, return_best_seen: bool = True,
+                 lazy_constraints: bool = False):
         if beam_width < 1 or (max_iterations is not None and max_iterations < 1):
             raise ValueError(f"beam_width={beam_width} and max_iterations={max_iterations} must be >= 1")
         self.beam_width = beam_width
         self.max_iterations = max_iterations
         self.return_best_seen = return_best_seen
+        self.lazy_constraints = lazy_constraints
 
     def expand(self, attack: AttackParts, beam: list[GoalResult]) -> list[AttackedText]:
         """All candidates of every beam text, without repeats."""
         seen, out = {b.text.text for b in beam}, []
         for b in beam:
-            for c in attack.candidates(b.text):
+            for c in attack.candidates(b.text, deferred=self.lazy_constraints):
                 if c.text not in seen:
                     seen.add(c.text)
                     out.append(c)
@@ -195,10 +203,14 @@ class BeamSearch(SearchMethod):
             if not results:
                 break
             done = [r for r in results if r.succeeded]
-            if done:  # the first success in candidate order
+            if self.lazy_constraints:
+                done = attack.acceptable(done, 1)
+            if done:  # the first (acceptable) success in candidate order
                 return done[0]
             results.sort(key=self.rank_key, reverse=True)  # stable: ties keep candidate order
-            beam = results[:self.beam_width]
+            beam = attack.acceptable(results, self.beam_width) if self.lazy_constraints else results[:self.beam_width]
+            if not beam:
+                break
             if beam[0].score > best.score:
                 best = beam[0]
         return best if self.return_best_seen else beam[0]

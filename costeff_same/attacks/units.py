@@ -4,8 +4,10 @@ An attack unit loads a cached victim (:func:`load_victim`: a zoo model behind it
 policy), attacks a list of test sentences one by one (:func:`attack_all`) and summarises
 the per-sentence results (:func:`summarize`: accuracy before and after, success rate,
 perturbation rate, queries, seconds, and the efficiency change of
-:func:`costeff_same.core.metrics.efficiency_change`). The accuracy attacks' unit
-(:class:`AccuracyAttackUnitConfig`) lives here; SAME's in :mod:`costeff_same.attacks.same_units`.
+:func:`costeff_same.core.metrics.efficiency_change`) and how well its texts keep their meaning
+(:func:`meaning`: sentence similarity and label flips). The unit of a recipe
+(:class:`RecipeUnitConfig`: the accuracy recipes of chapter 3 and WAFFLE) lives here; SAME's
+in :mod:`costeff_same.attacks.same_units`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from costeff_same.attacks import build_recipe
-from costeff_same.attacks.constraints import MinWordLength, StopwordModification
+from costeff_same.attacks import SLOWDOWN_RECIPES, build_recipe
+from costeff_same.attacks.constraints import MinWordLength, StopwordModification, sentence_encoder
 from costeff_same.attacks.sentences import attack_sentences
 from costeff_same.attacks.text import AttackedText
-from costeff_same.attacks.transformations import EmbeddingNeighbourSwap
 from costeff_same.attacks.victim import MultiExitVictim
+from costeff_same.attacks.word_vectors import WORD_VECTORS, neighbour_swap
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficiency_change
@@ -80,7 +82,7 @@ def attack_all(attack, texts: list[str], labels: list[int], seed: int,
 
 
 @dataclasses.dataclass(frozen=True)
-class AccuracyAttackUnitConfig(StageConfig):
+class RecipeUnitConfig(StageConfig):
     """One recipe against one victim at one operating point (a cached unit).
 
     Attributes:
@@ -88,10 +90,13 @@ class AccuracyAttackUnitConfig(StageConfig):
         victim_name: its name in the chapter (``entropy``, ``patience``, ``costeff``, ...).
         policy: the exit policy name.
         policy_value: its threshold (entropy, nats) or patience (layers).
-        recipe: ``pwws``, ``textfooler`` or ``deepwordbug``.
+        recipe: an accuracy recipe (``pwws``, ``textfooler``, ``deepwordbug``) or a slowdown
+            recipe (``waffle``).
         num_examples: test sentences attacked (:func:`~costeff_same.attacks.sentences.attack_sentences`).
-        min_cos_sim: TextFooler's least cosine similarity of a swap to its word (None for
-            the other recipes).
+        min_cos_sim: TextFooler's least cosine similarity of a swap to its word (None: the
+            recipe's default).
+        word_vectors: the word space of TextFooler's or WAFFLE's swaps (None: the recipe's
+            default, the counter-fitted vectors).
         query_budget: model evaluations per example (None: unlimited).
         seed: seeds the sentence selection and the attacks' random choices.
         batch_size: texts per victim forward.
@@ -104,6 +109,7 @@ class AccuracyAttackUnitConfig(StageConfig):
     recipe: str
     num_examples: int
     min_cos_sim: float | None = None
+    word_vectors: str | None = None
     query_budget: int | None = None
     seed: int = 0
     batch_size: int = 64
@@ -113,18 +119,29 @@ class AccuracyAttackUnitConfig(StageConfig):
         return f"{self.recipe} on {self.victim_name}"
 
     def __post_init__(self):
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {self.recipe!r}; accepted: {', '.join(RECIPES)}")
+        if self.recipe not in RECIPES + SLOWDOWN_RECIPES:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; accepted: {', '.join(RECIPES + SLOWDOWN_RECIPES)}")
+        if self.word_vectors is not None and self.word_vectors not in WORD_VECTORS:
+            raise ConfigError(f"unknown word_vectors {self.word_vectors!r}; accepted: {', '.join(WORD_VECTORS)}")
         if self.num_examples < 1:
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
 
     @property
     def key(self) -> str:
-        """The unit's name in the chapter's record: the recipe, plus TextFooler's threshold when
-        it is not the paper's 0.5 (``textfooler_cos0.4``)."""
-        if self.recipe == "textfooler" and self.min_cos_sim is not None and self.min_cos_sim != PAPER_MIN_COS_SIM:
-            return f"textfooler_cos{self.min_cos_sim:g}"
-        return self.recipe
+        """The unit's name in the chapter's record: the recipe, plus its word space when it is not
+        the counter-fitted one and its threshold when it is not the paper's 0.5
+        (``textfooler``, ``textfooler_minilm``, ``textfooler_minilm_cos0.4``)."""
+        key = self.recipe
+        if self.word_vectors not in (None, "counter_fitted"):
+            key += f"_{self.word_vectors}"
+        if self.min_cos_sim is not None and self.min_cos_sim != PAPER_MIN_COS_SIM:
+            key += f"_cos{self.min_cos_sim:g}"
+        return key
+
+    def options(self) -> dict[str, Any]:
+        """The recipe's keyword arguments this unit sets (threshold, word space)."""
+        return {k: v for k, v in (("min_cos_sim", self.min_cos_sim), ("word_vectors", self.word_vectors))
+                if v is not None}
 
 
 def summarize(results: list[dict[str, Any]], depth: int) -> dict[str, Any]:
@@ -209,34 +226,61 @@ def attack_intervals(results: list[dict[str, Any]], depth: int) -> dict[str, Any
     }
 
 
-@stage("accuracy_attack")
-def _run_accuracy_unit(cfg: AccuracyAttackUnitConfig, workdir: Path) -> dict[str, Any]:
+def meaning(results: list[dict[str, Any]], encoder: str = "use") -> dict[str, Any]:
+    """How well an attack's texts keep their meaning, with 95% bootstrap intervals.
+
+    Args:
+        results: :meth:`AttackResult.to_dict` of every example.
+        encoder: the sentence encoder (``use``: the Universal Sentence Encoder port).
+
+    Returns:
+        ``similarity``: cosine similarity of each changed text (a word or more changed) to its
+        original under ``encoder``; ``label_flip_rate``: share of the attacked examples whose
+        served prediction changed (what an accuracy attack wants; a slowdown attack's side
+        effect); ``changed``: the texts the first is over. A figure with no example is None.
+    """
+    attacked = [r for r in results if r["status"] != "skipped"]
+    changed = [r for r in attacked if r["words_changed"] > 0]
+    similarity = None
+    if changed:
+        embed = sentence_encoder(encoder)
+        a, b = embed([r["original_text"] for r in changed]), embed([r["perturbed_text"] for r in changed])
+        similarity = mean_interval((a * b).sum(-1).clamp(-1.0, 1.0).numpy())
+    flips = [float(r["perturbed_prediction"] != r["original_prediction"]) for r in attacked]
+    return no_nan({"encoder": encoder, "changed": len(changed), "similarity": similarity,
+                   "label_flip_rate": mean_interval(np.array(flips)) if flips else None})
+
+
+@stage("recipe_attack")
+def _run_recipe_unit(cfg: RecipeUnitConfig, workdir: Path) -> dict[str, Any]:
     victim = load_victim(cfg.victim, cfg.policy, cfg.policy_value, cfg.batch_size)
-    options = {"min_cos_sim": cfg.min_cos_sim} if cfg.min_cos_sim is not None else {}
-    attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **options)
+    attack = build_recipe(cfg.recipe, victim, query_budget=cfg.query_budget, **cfg.options())
     texts, labels, indices = attack_sentences(cfg.victim.data, cfg.num_examples, cfg.seed, who="the accuracy attacks")
     results, seconds = attack_all(attack, texts, labels, cfg.seed, desc=f"attack {cfg.label()}")
     return {
         "victim": cfg.victim_name, "recipe": cfg.recipe, "key": cfg.key, "min_cos_sim": cfg.min_cos_sim,
+        "word_vectors": cfg.word_vectors,
         "policy": cfg.policy, "policy_value": cfg.policy_value,
         "num_layers": victim.num_layers, "attack": attack.describe(), "seconds": seconds,
         "queries": victim.num_queries, "cache_hits": victim.num_cache_hits,
-        "summary": summarize(results, victim.num_layers), "results": results, "test_indices": indices,
+        "summary": summarize(results, victim.num_layers), "meaning": meaning(results),
+        "results": results, "test_indices": indices,
     }
 
 
-def run_accuracy_unit(cfg: AccuracyAttackUnitConfig) -> dict[str, Any]:
+def run_recipe_unit(cfg: RecipeUnitConfig) -> dict[str, Any]:
     """One (victim, recipe) unit's record (cached)."""
-    return load_or_run("accuracy_attack", cfg, _run_accuracy_unit, seed=cfg.seed)
+    return load_or_run("recipe_attack", cfg, _run_recipe_unit, seed=cfg.seed)
 
 
-def candidates_per_word(data: DataConfig, min_cos_sim: float, sentences: int = 200, seed: int = 0) -> float:
+def candidates_per_word(data: DataConfig, min_cos_sim: float, word_vectors: str = "counter_fitted",
+                        sentences: int = 200, seed: int = 0) -> float:
     """Mean TextFooler candidates per attackable word of the attacked test sentences (:func:`attack_sentences`).
 
-    The MiniLM input-embedding neighbours (of at most 50) with cosine >= ``min_cos_sim``,
+    The neighbours (of at most 50) in ``word_vectors`` with cosine >= ``min_cos_sim``,
     averaged over the words the recipe may touch (not stopwords, at least 2 characters).
     """
-    swap = EmbeddingNeighbourSwap.from_minilm(min_cos_sim=min_cos_sim)
+    swap = neighbour_swap(word_vectors, min_cos_sim=min_cos_sim)
     texts = [AttackedText(t) for t in attack_sentences(data, sentences, seed, who="TextFooler")[0]]
     words = [t.words[i] for t in texts
              for i in StopwordModification().allowed_indices(t) & MinWordLength(2).allowed_indices(t)]

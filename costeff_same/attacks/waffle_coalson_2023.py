@@ -18,9 +18,10 @@ made; the methods page lists them):
   :class:`~costeff_same.attacks.goal_functions.Slowdown`), so success rates compare with
   SAME's; the search climbs the WAFFLE score, not the exit layer;
 - **transformation and search**: TextFooler's (Jin et al., 2020), as the TextAttack recipe it
-  is built from: embedding-neighbour word swaps (the MiniLM stand-in of chapter 3 for the
-  counter-fitted vectors, cosine >= 0.5, 50 neighbours) in the order of word importance by
-  deletion, greedily, one word at a time;
+  is built from: embedding-neighbour word swaps (chapter 3's counter-fitted vectors,
+  :mod:`costeff_same.attacks.word_vectors`, cosine >= 0.5, 50 neighbours) in the order of word
+  importance by deletion, greedily, one word at a time; no sentence-similarity constraint
+  (chapter 4 measures the similarity of its texts instead, as SAME's);
 - **constraints**: no stopword, no word twice, words of two letters or more, and SAME's
   perturbation budget (at most 10% of the words, never fewer than 3), so the two slowdown
   attacks spend the same number of words.
@@ -39,8 +40,8 @@ from costeff_same.attacks.constraints import (
 )
 from costeff_same.attacks.goal_functions import Slowdown
 from costeff_same.attacks.search import GreedyWordSwapWIR
-from costeff_same.attacks.transformations import EmbeddingNeighbourSwap
 from costeff_same.attacks.victim import MultiExitVictim, VictimOutput
+from costeff_same.attacks.word_vectors import neighbour_swap
 
 NAME = "waffle"
 
@@ -76,7 +77,7 @@ class WaffleSlowdown(Slowdown):
 
 
 def build(victim: MultiExitVictim, query_budget: int | None = None, max_rate: float = 0.1, min_words: int = 3,
-          min_cos_sim: float = 0.5, max_candidates: int = 50) -> Attack:
+          min_cos_sim: float = 0.5, max_candidates: int = 50, word_vectors: str = "counter_fitted") -> Attack:
     """WAFFLE against ``victim``.
 
     Args:
@@ -84,11 +85,14 @@ def build(victim: MultiExitVictim, query_budget: int | None = None, max_rate: fl
         query_budget: model evaluations per sentence (None: unlimited).
         max_rate: words changed at most, as a fraction of the words (SAME's 0.1) ...
         min_words: ... and never fewer than this many (SAME's 3).
-        min_cos_sim: least cosine similarity of a swap to its word (TextFooler's 0.5, in
-            MiniLM's embedding space).
+        min_cos_sim: least cosine similarity of a swap to its word (TextFooler's 0.5).
         max_candidates: neighbours per word (TextFooler's 50).
+        word_vectors: the word space of the swaps (``counter_fitted`` or ``minilm``).
+
+    Raises:
+        ValueError: for an unknown ``word_vectors`` (the accepted ones are listed).
     """
-    transformation = EmbeddingNeighbourSwap.from_minilm(max_candidates=max_candidates, min_cos_sim=min_cos_sim)
+    transformation = neighbour_swap(word_vectors, max_candidates=max_candidates, min_cos_sim=min_cos_sim)
     constraints = [RepeatModification(), StopwordModification(), MinWordLength(2),
                    # Choice: SAME's word budget, so WAFFLE and SAME change as many words.
                    MaxModificationRate(max_rate, min_words)]

@@ -19,12 +19,16 @@ sentences of chapter 1's test split: the seeded, label-balanced selection
   Wilcoxon signed-rank test of the per-example exit-layer shifts says whether the change
   is significant.
 
-TextFooler runs once per value of ``textfooler_min_cos_sims``: its word-embedding threshold
-0.5 was set in counter-fitted space, and MiniLM's input embeddings (our offline substitute)
-give few neighbours at 0.5 (:func:`candidates_per_word`), so lower values are run beside it
-(unit keys ``textfooler_cos0.4`` ...).
+TextFooler swaps words among counter-fitted vectors, as its paper does (built here:
+:mod:`costeff_same.attacks.word_vectors`), once per value of ``textfooler_min_cos_sims`` (the
+paper's 0.5), and beside them among MiniLM's input embeddings, the stand-in before, once per
+value of ``textfooler_stand_in_min_cos_sims`` (0.5; a lower value such as 0.4 gives the stand-in
+more candidates, as MiniLM's space gives few at 0.5:
+:func:`~costeff_same.attacks.units.candidates_per_word`); unit keys ``textfooler``,
+``textfooler_minilm``, ``textfooler_minilm_cos0.4``. Every unit also measures
+how well its texts keep their meaning (:func:`~costeff_same.attacks.units.meaning`).
 
-Each (victim, recipe) is a cached unit (``accuracy_attack-<hash>``), shared by the chapter
+Each (victim, recipe) is a cached unit (``recipe_attack-<hash>``), shared by the chapter
 and ``costeff-same attack``; :func:`run_accuracy_attacks` gathers them into one record
 (``accuracy_attacks-<hash>``).
 """
@@ -38,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from costeff_same import verdicts
-from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_unit
+from costeff_same.attacks.units import RecipeUnitConfig, run_recipe_unit
 from costeff_same.core.statistics import holm
 from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
 from costeff_same.engine.results import stage
@@ -64,8 +68,9 @@ class AccuracyAttacksConfig(StageConfig):
         victims: victim names (``entropy``, ``patience``).
         recipes: recipe names (``pwws``, ``textfooler``, ``deepwordbug``).
         textfooler_min_cos_sims: TextFooler runs once per value of its word-embedding cosine
-            threshold: the paper's 0.5 (set in counter-fitted space) and, because MiniLM's input
-            embeddings (our offline substitute) are less tight, lower values.
+            threshold among the counter-fitted vectors (the paper's 0.5).
+        textfooler_stand_in_min_cos_sims: ... and once per value among MiniLM's input
+            embeddings (the stand-in; empty: none).
         num_examples: test sentences per victim.
         query_budget: model evaluations per attacked example (None: unlimited).
         seed: seeds the attacks.
@@ -75,7 +80,8 @@ class AccuracyAttacksConfig(StageConfig):
     multi_exit: MultiExitExperimentConfig
     victims: tuple[str, ...] = VICTIMS
     recipes: tuple[str, ...] = tuple(RECIPES)
-    textfooler_min_cos_sims: tuple[float, ...] = (0.5, 0.4)
+    textfooler_min_cos_sims: tuple[float, ...] = (0.5,)
+    textfooler_stand_in_min_cos_sims: tuple[float, ...] = (0.5,)
     num_examples: int = 200
     query_budget: int | None = 300
     seed: int = 0
@@ -90,24 +96,31 @@ class AccuracyAttacksConfig(StageConfig):
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1")
         if self.query_budget is not None and self.query_budget < 1:
             raise ConfigError(f"query_budget={self.query_budget} must be >= 1 or null (unlimited)")
-        if not self.textfooler_min_cos_sims or not all(-1 <= c <= 1 for c in self.textfooler_min_cos_sims):
+        if not self.textfooler_min_cos_sims or not all(
+                -1 <= c <= 1 for c in self.textfooler_min_cos_sims + self.textfooler_stand_in_min_cos_sims):
             raise ConfigError(f"textfooler_min_cos_sims={list(self.textfooler_min_cos_sims)} must be a non-empty "
-                              "list of cosine similarities in [-1, 1]")
+                              "list of cosine similarities in [-1, 1], and textfooler_stand_in_min_cos_sims="
+                              f"{list(self.textfooler_stand_in_min_cos_sims)} a list of them")
 
-    def units(self, victim: str, recipe: str, policy_value: float) -> list[AccuracyAttackUnitConfig]:
-        """The unit configs of ``recipe`` against ``victim`` at ``policy_value`` (TextFooler: one per threshold)."""
-        values = self.textfooler_min_cos_sims if recipe == "textfooler" else (None,)
-        return [AccuracyAttackUnitConfig(
+    def units(self, victim: str, recipe: str, policy_value: float) -> list[RecipeUnitConfig]:
+        """The unit configs of ``recipe`` against ``victim`` at ``policy_value`` (TextFooler: one per
+        word space and threshold)."""
+        runs = [(None, None)]
+        if recipe == "textfooler":
+            runs = ([("counter_fitted", v) for v in self.textfooler_min_cos_sims]
+                    + [("minilm", v) for v in self.textfooler_stand_in_min_cos_sims])
+        return [RecipeUnitConfig(
             victim=self.multi_exit.victim(victim), victim_name=victim, policy=victim, policy_value=float(policy_value),
-            recipe=recipe, num_examples=self.num_examples, min_cos_sim=value, query_budget=self.query_budget,
-            seed=self.seed, batch_size=self.batch_size) for value in values]
+            recipe=recipe, num_examples=self.num_examples, min_cos_sim=value, word_vectors=vectors,
+            query_budget=self.query_budget, seed=self.seed, batch_size=self.batch_size) for vectors, value in runs]
 
 
 #: chapter 3's notebook parameters (defaults: ``configs/default.yaml``)
 ACCURACY_ATTACKS_SCHEMA = Schema("03_accuracy_attacks", {
     **VICTIM_PARAMS,
     "recipes": Param("list[str]", 'attack recipes'),
-    "textfooler_min_cos_sims": Param("list[float]", 'TextFooler runs once per word-embedding cosine threshold'),
+    "textfooler_min_cos_sims": Param("list[float]", 'TextFooler once per cosine threshold (counter-fitted)'),
+    "textfooler_stand_in_min_cos_sims": Param("list[float]", "... and among MiniLM's embeddings ([]: none)"),
     "num_examples": Param("int", "test sentences per victim (seeded, label-balanced; chapter 4's with the same seed)"),
     "query_budget": Param("Optional[int]", 'model evaluations per attacked example (None: unlimited)'),
     "seed": Param("int", "seeds the sentence selection and the attacks' random choices (character edits)"),
@@ -144,7 +157,7 @@ def _run_accuracy_attacks(cfg: AccuracyAttacksConfig, workdir: Path) -> dict[str
         recipes = {}
         ch1 = chapter1["victims"][name]
         for unit_cfg in (u for r in cfg.recipes for u in cfg.units(name, r, point["value"])):
-            unit = run_accuracy_unit(unit_cfg)
+            unit = run_recipe_unit(unit_cfg)
             # the clean queries reproduce chapter 1's test exits on the same sentences (the
             # fraction that agree; batching can move a borderline entropy by float rounding)
             unit["chapter1_agreement"] = float(np.mean(
@@ -162,7 +175,7 @@ def _recipe_units(cfg: AccuracyAttacksConfig, victim: str, recipe: str) -> None:
     """A task of :func:`accuracy_attacks_graph`: ``recipe``'s units against ``victim`` at its operating point."""
     value = run_multi_exit(cfg.multi_exit)["victims"][victim]["operating_point"]["value"]
     for unit in cfg.units(victim, recipe, value):
-        run_accuracy_unit(unit)
+        run_recipe_unit(unit)
 
 
 def accuracy_attacks_graph(cfg: AccuracyAttacksConfig) -> dict[str, Task]:
@@ -188,14 +201,15 @@ def unit_row(victim: str, policy_value: float, unit: dict[str, Any]) -> dict[str
     """One (victim, recipe) record of the summary: the figures of :func:`summarize`, flattened."""
     s, e = unit["summary"], unit["summary"]["efficiency"]
     return {
-        "victim": victim, "recipe": unit["key"], "min_cos_sim": unit["min_cos_sim"], "policy": unit["policy"],
+        "victim": victim, "recipe": unit["key"], "min_cos_sim": unit["min_cos_sim"],
+        "word_vectors": unit.get("word_vectors"), "policy": unit["policy"],
         "threshold": policy_value,
         **{k: s[k] for k in SUMMARY_KEYS},
         **{k: e.get(k) for k in ("mean_exit_layer_clean", "mean_exit_layer_adv", "speedup_clean", "speedup_adv",
                                  "efficiency_gain_clean", "efficiency_gain_adv", "efficiency_gain_reduction")},
         "efficiency_gain_reduction_succeeded": s["efficiency_succeeded"].get("efficiency_gain_reduction"),
         "efficacy_clean": e.get("efficacy_clean"), "efficacy_adv": e.get("efficacy_adv"),
-        "wilcoxon_p": e.get("wilcoxon_p"), "intervals": s.get("intervals"),
+        "wilcoxon_p": e.get("wilcoxon_p"), "intervals": s.get("intervals"), "meaning": unit.get("meaning"),
         "seconds": unit["seconds"],
     }
 

@@ -17,7 +17,15 @@ and PABEE-style (patience exit) victims of chapter 1, each at its operating poin
   sentences (the time an attacker actually costs the deployment, not only layers);
 - whether the early-exit scoring path gives exactly the exit layers of a full forward on
   those sentences;
-- ablations on the first ``ablation_examples`` sentences (:data:`ABLATIONS`);
+- how well SAME's texts keep their meaning: sentence similarity under the Universal Sentence
+  Encoder and the label-flip rate (:func:`costeff_same.attacks.units.meaning`);
+- WAFFLE (Coalson et al., 2023; :mod:`costeff_same.attacks.waffle_coalson_2023`), the other
+  slowdown attack, on the same sentences, victims and word budget;
+- ablations and variants on the first ``ablation_examples`` sentences (:data:`VARIANTS`: each
+  part switched off, ``no_tie_break``, the ``constrained`` variant held to meaning, and the
+  word budgets of the budget curve, ``budget_1`` ... ``budget_3``);
+- SAME at the reference code's operating points (entropy 0.19, patience 4) on the same
+  ``ablation_examples`` sentences;
 - transfer: the sentences crafted against one victim, run through the other.
 
 The sentences are chapter 3's: the seeded, label-balanced selection of chapter 1's test
@@ -37,16 +45,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from costeff_same import verdicts
-from costeff_same.attacks.same_units import ABLATIONS, SameSettings, SameUnitConfig, run_same_unit, same_summary
+from costeff_same.attacks.same_units import (
+    ABLATIONS,
+    BUDGETS,
+    VARIANTS,
+    SameSettings,
+    SameUnitConfig,
+    run_same_unit,
+    same_summary,
+)
 from costeff_same.attacks.transfer import replay, unit_texts
+from costeff_same.attacks.units import RecipeUnitConfig, meaning, run_recipe_unit
+from costeff_same.chapters.same_summary import exit_layers
 from costeff_same.core.backbones import load_tokenizer
 from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import time_inference
-from costeff_same.core.statistics import reduction_difference_interval, reduction_interval
 from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
 from costeff_same.engine.results import no_nan, stage
 from costeff_same.evaluation import paths_agreement
@@ -74,6 +88,12 @@ class SameConfig(StageConfig):
         num_examples: sentences attacked per victim (the main run).
         ablation_examples: sentences per victim and ablation (0: no ablations).
         ablations: names from :data:`ABLATIONS`.
+        budgets: the word budgets of the budget curve (words; each a variant on the ablation sentences).
+        constrained_variant: run the constrained variant (held to meaning) on the ablation sentences.
+        waffle: run WAFFLE on the ``num_examples`` sentences beside SAME.
+        reference_entropy: SAME also at this entropy threshold (nats; the reference code's 0.19;
+            None: not run), on the ablation sentences.
+        reference_patience: ... and at this patience (layers; the reference code's 4).
         settings: SAME's settings.
         seed: seeds the sentence order and the attacks.
         batch_size: texts per victim forward.
@@ -87,6 +107,11 @@ class SameConfig(StageConfig):
     num_examples: int = 200
     ablation_examples: int = 50
     ablations: tuple[str, ...] = tuple(ABLATIONS)
+    budgets: tuple[int, ...] = BUDGETS
+    constrained_variant: bool = True
+    waffle: bool = True
+    reference_entropy: float | None = 0.19
+    reference_patience: int | None = 4
     settings: SameSettings = SameSettings()
     seed: int = 0
     batch_size: int = 64
@@ -102,22 +127,46 @@ class SameConfig(StageConfig):
         if self.num_examples < 1 or self.ablation_examples < 0 or self.timing_repeats < 1:
             raise ConfigError(f"num_examples={self.num_examples} must be >= 1, ablation_examples="
                               f"{self.ablation_examples} >= 0 and timing_repeats={self.timing_repeats} >= 1")
+        for k in self.budgets:
+            choice("budget", k, BUDGETS)
+
+    @property
+    def ablation_count(self) -> int:
+        """Sentences of every variant but full SAME (the first of the same order)."""
+        return min(self.ablation_examples, self.num_examples)
 
     def variants(self) -> dict[str, int]:
-        """``{variant: sentences}`` of the units run against each victim: SAME on ``num_examples``,
-        each ablation on the first ``ablation_examples`` of them."""
-        n = min(self.ablation_examples, self.num_examples)
-        return {"same": self.num_examples, **({v: n for v in self.ablations} if n else {})}
+        """``{variant: sentences}`` of the SAME units run against each victim: SAME on
+        ``num_examples``; each ablation, the constrained variant and each budget on the first
+        ``ablation_examples`` of them."""
+        n = self.ablation_count
+        others = [*self.ablations, *(["constrained"] if self.constrained_variant else []),
+                  *(f"budget_{k}" for k in self.budgets)]
+        return {"same": self.num_examples, **({v: n for v in others} if n else {})}
+
+    def reference_points(self) -> dict[str, float]:
+        """``{victim: policy value}`` of the reference code's operating points that are run."""
+        points = {"entropy": self.reference_entropy, "patience": self.reference_patience}
+        return {v: float(points[v]) for v in self.victims if points[v] is not None and self.ablation_count}
 
     def unit(self, victim: str, policy_value: float, variant: str = "same",
              num_examples: int | None = None) -> SameUnitConfig:
-        """The unit config of ``variant`` against ``victim`` at ``policy_value``."""
-        settings = self.settings if variant == "same" else self.settings.replace(**ABLATIONS[variant])
+        """The unit config of ``variant`` against ``victim`` at ``policy_value`` (the main unit,
+        SAME on every sentence, also stores its candidates)."""
+        settings = self.settings if variant == "same" else self.settings.replace(**VARIANTS[variant])
+        n = num_examples or self.num_examples
         return SameUnitConfig(
             victim=self.multi_exit.victim(victim), victim_name=victim, policy=victim,
             policy_value=float(policy_value), variant=variant, settings=settings,
-            num_examples=num_examples or self.num_examples, seed=self.seed, batch_size=self.batch_size,
-            store_candidates=variant == "same")
+            num_examples=n, seed=self.seed, batch_size=self.batch_size,
+            store_candidates=variant == "same" and n == self.num_examples)
+
+    def waffle_unit(self, victim: str, policy_value: float) -> RecipeUnitConfig:
+        """WAFFLE against ``victim`` at ``policy_value`` on SAME's sentences (SAME's default word budget)."""
+        return RecipeUnitConfig(
+            victim=self.multi_exit.victim(victim), victim_name=victim, policy=victim,
+            policy_value=float(policy_value), recipe="waffle", num_examples=self.num_examples,
+            query_budget=self.settings.query_budget, seed=self.seed, batch_size=self.batch_size)
 
 
 SETTING_KEYS = tuple(f.name for f in dataclasses.fields(SameSettings))
@@ -127,6 +176,11 @@ SAME_SCHEMA = Schema("04_same", {
     "num_examples": Param("int", "test sentences attacked per victim (seeded, label-balanced; chapter 3's)"),
     "ablation_examples": Param("int", 'sentences per victim and ablation (the first of the same order; 0: none)'),
     "ablations": Param("list[str]", 'ablations run'),
+    "budgets": Param("list[int]", "word budgets of the budget curve (on the ablation sentences)"),
+    "constrained_variant": Param("bool", "SAME held to meaning too (on the ablation sentences)"),
+    "waffle": Param("bool", "WAFFLE (Coalson et al., 2023) beside SAME on the same sentences"),
+    "reference_entropy": Param("Optional[float]", "SAME also at this entropy threshold (reference: 0.19)"),
+    "reference_patience": Param("Optional[int]", "SAME also at this patience (reference: 4; None: not run)"),
     "lam": Param("float", 'lambda of lambda * L_X + (1 - lambda) * L_U (SAME: 0.8)'),
     "dynamic_weights": Param("bool", "SAME's dynamic exit weights (0.1 before the exit layer, 1.2^(i-e) from it on)"),
     "word_level": Param("bool", 'gradient-guided word swaps'),
@@ -141,6 +195,7 @@ SAME_SCHEMA = Schema("04_same", {
     "query_budget": Param("Optional[int]", 'model evaluations per sentence (None: unlimited, as in the paper)'),
     "chunk_size": Param("Optional[int]", 'candidates per scoring batch (the result does not depend on it)'),
     "tie_break": Param("bool", "rank same-layer candidates by that exit's entropy (a departure from the paper)"),
+    "min_similarity": Param("float", "the constrained variant's least angular USE similarity"),
     "seed": Param("int", "seeds the sentence order and the attack's random choices"),
     "batch_size": Param("int", 'texts per victim forward'),
     "timing_batch_size": Param("int", 'batch size of the wall-clock measurement'),
@@ -179,23 +234,24 @@ def _timing(model, clean: Encoded, adv: Encoded, policy: ExitPolicy, cfg: SameCo
 
 
 def _ablations(cfg: SameConfig, name: str, value: float, main: dict[str, Any], depth: int) -> dict[str, Any]:
-    """SAME and each ablation on the first ``ablation_examples`` sentences of ``name``."""
-    if not cfg.ablation_examples:
+    """SAME and each other variant (:meth:`SameConfig.variants`) on the first ``ablation_examples``
+    sentences of ``name``."""
+    n = cfg.ablation_count
+    if not n:
         return {}
-    n = min(cfg.ablation_examples, cfg.num_examples)
-    out = {"same": {"summary": same_summary(main["results"][:n], depth, cfg.settings),
-                    "seconds": float(sum(r["seconds"] for r in main["results"][:n])), **_exits(main["results"][:n])}}
-    for variant in cfg.ablations:
-        unit = run_same_unit(cfg.unit(name, value, variant, n))
-        out[variant] = {"summary": unit["summary"], "seconds": unit["seconds"], "attack": unit["attack"],
-                        **_exits(unit["results"])}
+    first = main["results"][:n]
+    out = {"same": {"summary": same_summary(first, depth, cfg.settings), "meaning": meaning(first),
+                    "seconds": float(sum(r["seconds"] for r in first)), **exit_layers(first)}}
+    for variant in cfg.variants():
+        if variant != "same":
+            out[variant] = _unit_entry(run_same_unit(cfg.unit(name, value, variant, n)))
     return out
 
 
-def _exits(results: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """The per-sentence ``clean_exit_layer`` and ``adv_exit_layer`` of an attack's results."""
-    return {"clean_exit_layer": [r["original_exit_layer"] for r in results],
-            "adv_exit_layer": [r["perturbed_exit_layer"] for r in results]}
+def _unit_entry(unit: dict[str, Any]) -> dict[str, Any]:
+    """What the chapter keeps of a unit beside the main one: its figures, meaning, seconds, attack and exits."""
+    return {"summary": unit["summary"], "meaning": unit["meaning"], "seconds": unit["seconds"],
+            "attack": unit["attack"], "policy_value": unit["policy_value"], **exit_layers(unit["results"])}
 
 
 @stage("same")
@@ -223,6 +279,11 @@ def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
                                 "main": main, "timing": _timing(models[name], clean, adv, policies[name], cfg),
                                 "scoring_agreement": agreement,
                                 "ablations": _ablations(cfg, name, point["value"], main, depth)}
+        if cfg.waffle:
+            out["victims"][name]["waffle"] = _unit_entry(run_recipe_unit(cfg.waffle_unit(name, point["value"])))
+        if name in cfg.reference_points():
+            out["victims"][name]["reference_point"] = _unit_entry(run_same_unit(
+                cfg.unit(name, cfg.reference_points()[name], "same", cfg.ablation_count)))
     if cfg.transfer and len(cfg.victims) == 2:
         out["transfer"] = {f"{s}->{t}": {"source": s, "target": t,
                                          **replay(mains[s], models[t], policies[t], tokenizer, max_length,
@@ -238,11 +299,28 @@ def _variant_unit(cfg: SameConfig, victim: str, variant: str) -> None:
     run_same_unit(cfg.unit(victim, value, variant, cfg.variants()[variant]))
 
 
+def _waffle_unit(cfg: SameConfig, victim: str) -> None:
+    """A task of :func:`same_graph`: WAFFLE against ``victim`` at its operating point."""
+    value = run_multi_exit(cfg.multi_exit)["victims"][victim]["operating_point"]["value"]
+    run_recipe_unit(cfg.waffle_unit(victim, value))
+
+
+def _reference_unit(cfg: SameConfig, victim: str) -> None:
+    """A task of :func:`same_graph`: SAME against ``victim`` at the reference code's operating point."""
+    run_same_unit(cfg.unit(victim, cfg.reference_points()[victim], "same", cfg.ablation_count))
+
+
 def same_graph(cfg: SameConfig) -> dict[str, Task]:
-    """Chapter 4's stages: chapter 1's, then one task per (victim, variant), side by side, then the chapter's record."""
+    """Chapter 4's stages: chapter 1's, then one task per (victim, variant), WAFFLE and reference
+    point, side by side, then the chapter's record."""
     chapter1 = multi_exit_stage(cfg.multi_exit)
     units = {part_name("same", cfg, victim, variant): Task(_variant_unit, (cfg, victim, variant), (chapter1,))
              for variant in cfg.variants() for victim in cfg.victims}
+    if cfg.waffle:
+        units |= {part_name("same", cfg, victim, "waffle"): Task(_waffle_unit, (cfg, victim), (chapter1,))
+                  for victim in cfg.victims}
+    units |= {part_name("same", cfg, victim, "reference"): Task(_reference_unit, (cfg, victim), (chapter1,))
+              for victim in cfg.reference_points()}
     return multi_exit_graph(cfg.multi_exit) | units | stage_task("same", cfg, _run_same, seed=cfg.seed,
                                                                  needs=(chapter1, *units))
 
@@ -251,90 +329,6 @@ def run_same(cfg: SameConfig) -> dict[str, Any]:
     """Chapter 4's record (cached; each (victim, variant) unit is cached on its own too, and
     the units run side by side first: :func:`same_graph`)."""
     return run_stages("same", cfg, _run_same, same_graph(cfg), seed=cfg.seed)
-
-
-# -- reading the record ----------------------------------------------------------------------
-
-def victim_row(name: str, v: dict[str, Any]) -> dict[str, Any]:
-    """One victim's record of the ``same`` summary section."""
-    s = v["main"]["summary"]
-    e = s["efficiency_all"]
-    return {
-        "policy": v["policy"], "threshold": v["policy_value"],
-        "examples": s["examples"], "attacked": s["attacked"], "skipped": s["skipped"],
-        "succeeded": s["succeeded"],
-        "mean_exit_layer_clean": e["mean_exit_layer_clean"], "mean_exit_layer_adv": e["mean_exit_layer_adv"],
-        "speedup_clean": e["speedup_clean"], "speedup_adv": e["speedup_adv"],
-        "efficiency_gain_clean": e["efficiency_gain_clean"], "efficiency_gain_adv": e["efficiency_gain_adv"],
-        "efficiency_gain_reduction": e["efficiency_gain_reduction"],
-        "accuracy_before": s["accuracy_before"], "accuracy_after": s["accuracy_after"],
-        "success_rate": s["success_rate"], "perturbation_rate": s["perturbation_rate_attacked"],
-        "perturbation_rate_succeeded": s["perturbation_rate"], "max_words_changed": s["max_words_changed"],
-        "budget_violations": s["budget_violations"],
-        "queries_per_example": s["queries_per_example"], "seconds_per_example": s["seconds_per_example"],
-        "efficacy_clean": e.get("efficacy_clean"), "efficacy_adv": e.get("efficacy_adv"),
-        "wilcoxon_p": e.get("wilcoxon_p"), "intervals": s.get("intervals"),
-        "wallclock_clean_seconds": v["timing"]["clean"]["seconds"],
-        "wallclock_adversarial_seconds": v["timing"]["adversarial"]["seconds"],
-        "wallclock_slowdown": v["timing"]["slowdown"],
-    }
-
-
-def same_summary_section(record: dict[str, Any]) -> dict[str, Any]:
-    """The ``same`` section of ``costeff-same summary --json``: one record per victim."""
-    victims = {name: victim_row(name, v) for name, v in record["victims"].items()}
-    reductions = [r["efficiency_gain_reduction"] for r in victims.values()
-                  if r["efficiency_gain_reduction"] is not None]
-    exits = [_exits(v["main"]["results"]) for v in record["victims"].values()]
-    interval = reduction_interval([e["clean_exit_layer"] for e in exits], [e["adv_exit_layer"] for e in exits],
-                                  record["num_layers"])
-    return {"task": record["task"], "backbone": record["backbone"], "num_layers": record["num_layers"],
-            "num_examples": record["num_examples"], "ablation_examples": record["ablation_examples"],
-            "mean_efficiency_gain_reduction": float(np.mean(reductions)) if reductions else None,
-            "mean_efficiency_gain_reduction_interval": no_nan(interval),
-            "paper_mean_efficiency_gain_reduction": PAPER_REDUCTION,
-            "verdict": verdicts.quantitative(PAPER_REDUCTION, no_nan(interval), REDUCTION_TOLERANCE),
-            "ablation_tests": {name: ablation_tests(v["ablations"], record["num_layers"])
-                               for name, v in record["victims"].items() if v["ablations"]},
-            "transfer": {key: transfer_row(t, record["num_layers"]) for key, t in record.get("transfer", {}).items()},
-            "seconds": record["seconds"], **victims}
-
-
-def ablation_tests(ablations: dict[str, Any], depth: int) -> dict[str, Any]:
-    """Full SAME against each ablation on the same sentences: each one's efficiency-gain
-    reduction with its interval, the paired interval of SAME's minus the ablation's, and
-    :func:`~costeff_same.verdicts.comparison` (``beats``: the part the ablation removes helps)."""
-    full = ablations["same"]
-    out = {}
-    for variant, a in ablations.items():
-        if variant == "same" or "adv_exit_layer" not in a:
-            continue
-        difference = no_nan(reduction_difference_interval(full["clean_exit_layer"], full["adv_exit_layer"],
-                                                          a["adv_exit_layer"], depth))
-        out[variant] = {"efficiency_gain_reduction": no_nan(reduction_interval(a["clean_exit_layer"],
-                                                                               a["adv_exit_layer"], depth)),
-                        "same_minus_ablation": difference,
-                        "verdict": verdicts.comparison(difference) if verdicts.finite(difference) else None}
-    return out
-
-
-def transfer_row(t: dict[str, Any], depth: int) -> dict[str, Any]:
-    """One transfer direction: the target's efficiency-gain reduction on the source's
-    adversarial sentences, with its interval and :func:`~costeff_same.verdicts.shift`."""
-    row = {"source": t["source"], "target": t["target"],
-           "efficiency_gain_reduction": t["efficiency"].get("efficiency_gain_reduction"),
-           "accuracy_before": t["accuracy_before"], "accuracy_after": t["accuracy_after"],
-           "success_rate_on_target": t["success_rate_on_target"]}
-    if "adv_exit_layer" in t:
-        interval = no_nan(reduction_interval(t["clean_exit_layer"], t["adv_exit_layer"], depth))
-        row.update(interval=interval, verdict=verdicts.shift(interval) if verdicts.finite(interval) else None)
-    return row
-
-
-#: SAME's headline (Chen et al., 2023, abstract): the slowdown attack cuts the efficiency gain by about 80%
-PAPER_REDUCTION = 0.80
-#: "about 80%": a figure within 5 points of our interval counts as reproduced
-REDUCTION_TOLERANCE = 0.05
 
 
 def cli_rows(profile: str, overrides: dict[str, Any], victim: str | None = None) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ import numpy as np
 from costeff_same import verdicts
 from costeff_same.attacks.same_units import SameSettings, SameUnitConfig, run_same_unit
 from costeff_same.attacks.transfer import replay, unit_texts
-from costeff_same.attacks.units import AccuracyAttackUnitConfig, run_accuracy_unit
+from costeff_same.attacks.units import RecipeUnitConfig, run_recipe_unit
 from costeff_same.compression.experiment import (
     CostEffExperimentConfig,
     costeff_config,
@@ -147,9 +147,9 @@ class SameVsCostEffConfig(StageConfig):
                               variant="same", settings=self.settings, num_examples=self.num_examples,
                               seed=self.seed, batch_size=self.batch_size, store_candidates=name == REFERENCE)
 
-    def pwws_unit(self, victim: VictimModel, name: str, threshold: float) -> AccuracyAttackUnitConfig:
+    def pwws_unit(self, victim: VictimModel, name: str, threshold: float) -> RecipeUnitConfig:
         """PWWS against ``victim`` at entropy ``threshold``: for the reference, chapter 3's own unit."""
-        return AccuracyAttackUnitConfig(victim=victim, victim_name=name, policy="entropy",
+        return RecipeUnitConfig(victim=victim, victim_name=name, policy="entropy",
                                         policy_value=float(threshold), recipe="pwws", num_examples=self.num_examples,
                                         query_budget=self.pwws_query_budget, seed=self.seed,
                                         batch_size=self.batch_size)
@@ -330,7 +330,7 @@ def _attack(cfg: SameVsCostEffConfig, attack: str, ref: VictimModel, name: str, 
     """The unit of ``attack`` (SAME or PWWS) against victim ``name`` at entropy ``threshold``."""
     if attack == "same":
         return run_same_unit(cfg.same_unit(ref, name, threshold))
-    return run_accuracy_unit(cfg.pwws_unit(ref, name, threshold))
+    return run_recipe_unit(cfg.pwws_unit(ref, name, threshold))
 
 
 def _attack_unit(cfg: SameVsCostEffConfig, name: str, attack: str) -> None:

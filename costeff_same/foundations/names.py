@@ -14,7 +14,10 @@ VICTIM_LABELS = {"entropy": "DeeBERT-style (entropy exit)", "patience": "PABEE-s
 VICTIM_SHORT = {"entropy": "DeeBERT-style", "patience": "PABEE-style"}
 
 #: the attack recipes (chapter 3's accuracy attacks; SAME, chapters 4 and 5)
-RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug", "same": "SAME"}
+RECIPE_LABELS = {"pwws": "PWWS", "textfooler": "TextFooler", "deepwordbug": "DeepWordBug", "same": "SAME",
+                 "waffle": "WAFFLE"}
+#: the word spaces of TextFooler's swaps (unit keys ``textfooler_<space>``)
+WORD_VECTOR_LABELS = {"counter_fitted": "counter-fitted GloVe", "minilm": "MiniLM stand-in"}
 #: chapter 6's defences
 DEFENCE_LABELS = {"none": "no defence", "sanitiser": "input sanitiser", "guard": "compute guard",
                   "adversarial_training": "adversarial training"}
@@ -29,7 +32,9 @@ ABLATION_LABELS = {
     "same": "SAME (ours, fixed)", "uniform_only": "uniform term only (DeepSloth-style)",
     "cross_only": "cross-prediction term only", "no_dynamic_weights": "no dynamic weights",
     "word_only": "word level only", "char_only": "character level only",
-    "reference_quirks": "reference quirks on",
+    "reference_quirks": "reference quirks on", "no_tie_break": "no tie-break (the paper's ranking)",
+    "constrained": "constrained (near neighbours, USE similarity)",
+    "budget_1": "budget 1 word", "budget_2": "budget 2 words", "budget_3": "budget 3 words",
 }
 
 
@@ -44,10 +49,14 @@ def victim_label(key: str, short: bool = False) -> str:
 
 
 def recipe_label(key: str) -> str:
-    """Display name of a chapter-3 unit key (``textfooler_cos0.4`` -> ``TextFooler (cos >= 0.4)``)."""
-    if key.startswith("textfooler_cos"):
-        return f"TextFooler (cos >= {key[len('textfooler_cos'):]})"
-    return RECIPE_LABELS.get(key, key)
+    """Display name of a recipe unit key (``textfooler_minilm_cos0.4`` -> "TextFooler (MiniLM
+    stand-in, cos >= 0.4)"; ``textfooler`` alone: the counter-fitted vectors at the paper's 0.5)."""
+    recipe, _, rest = key.partition("_")
+    if recipe not in RECIPE_LABELS or not rest:
+        return RECIPE_LABELS.get(key, key)
+    space, _, cos = rest.partition("_cos") if not rest.startswith("cos") else ("", "", rest[3:])
+    parts = [WORD_VECTOR_LABELS.get(space, space)] if space else []
+    return f"{RECIPE_LABELS[recipe]} ({', '.join(parts + ([f'cos >= {cos}'] if cos else []))})"
 
 
 def costeff_label(name: str) -> str:

@@ -16,7 +16,7 @@ from costeff_same.foundations.names import (
     recipe_label,
     victim_label,
 )
-from costeff_same.plotting.style import PALETTE, exit_bars, interval_bars, use_style
+from costeff_same.plotting.style import PALETTE, error_bars, exit_bars, interval_bars, use_style
 from costeff_same.verdicts import finite
 
 # -- chapter 3: accuracy attacks (SAME's RQ1) ----------------------------------------------
@@ -147,6 +147,28 @@ def fig_same_ablations(record: dict[str, Any]) -> plt.Figure:
     axes[0].axhline(0.8, color="black", ls=":", lw=1, label="paper: 80% on average")
     axes[1].set(ylabel="success rate", ylim=(0, 1.05), title="Success rate (attacked sentences)")
     axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_same_budget_curve(section: dict[str, Any]) -> plt.Figure:
+    """SAME's efficiency-gain reduction against its word budget (1, 2, 3 words and the paper's
+    ``max(3, 10%)``), per victim, with 95% intervals; ``section`` is the ``same`` summary section."""
+    use_style()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    curves = section.get("budget_curve") or {}
+    for j, (name, points) in enumerate(curves.items()):
+        x = np.arange(len(points)) + (j - (len(curves) - 1) / 2) * 0.08
+        intervals = [p["efficiency_gain_reduction"] for p in points]
+        ax.errorbar(x, [i["estimate"] if finite(i) else np.nan for i in intervals], yerr=error_bars(intervals),
+                    marker="o", capsize=3, color=PALETTE[name], label=VICTIM_LABELS[name])
+        ax.set_xticks(np.arange(len(points)),
+                      [f"{p['words']} word{'s' if p['words'] != 1 else ''}" if p["words"] else "paper: max(3, 10%)"
+                       for p in points])
+    ax.set(xlabel="word budget", ylabel="efficiency-gain reduction", ylim=(-0.05, 1.05),
+           title="SAME against its word budget")
+    ax.axhline(0.8, color="black", ls=":", lw=1, label="paper: 80% on average")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
