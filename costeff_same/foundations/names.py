@@ -32,7 +32,8 @@ ABLATION_LABELS = {
     "same": "SAME (ours, fixed)", "uniform_only": "uniform term only (DeepSloth-style)",
     "cross_only": "cross-prediction term only", "no_dynamic_weights": "no dynamic weights",
     "word_only": "word level only", "char_only": "character level only",
-    "reference_quirks": "reference quirks on", "no_tie_break": "no tie-break (the paper's ranking)",
+    "reference_quirks": "reference quirks on",
+    "no_tie_break": "no tie-break (ranked by exit layer alone, as in the paper)",
     "constrained": "constrained (near neighbours, USE similarity)",
     "budget_1": "budget 1 word", "budget_2": "budget 2 words", "budget_3": "budget 3 words",
 }
