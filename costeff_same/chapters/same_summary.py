@@ -24,6 +24,21 @@ def exit_layers(results: list[dict[str, Any]]) -> dict[str, list[int]]:
             "adv_exit_layer": [r["perturbed_exit_layer"] for r in results]}
 
 
+def reduction(entry: dict[str, Any], depth: int) -> dict[str, Any] | None:
+    """The efficiency-gain reduction (95% interval) of an entry holding ``clean_exit_layer``
+    and ``adv_exit_layer`` (:func:`exit_layers`), for a ``depth``-layer victim."""
+    return no_nan(reduction_interval(entry["clean_exit_layer"], entry["adv_exit_layer"], depth))
+
+
+def paired_test(base: dict[str, Any], other: dict[str, Any], depth: int) -> tuple[dict[str, Any] | None, str | None]:
+    """``base``'s efficiency-gain reduction minus ``other``'s on the same sentences (paired 95%
+    interval) and its :func:`~costeff_same.verdicts.comparison` (``beats``: ``base`` slows the
+    victim down more; None when the interval is not finite)."""
+    difference = no_nan(reduction_difference_interval(base["clean_exit_layer"], base["adv_exit_layer"],
+                                                      other["adv_exit_layer"], depth))
+    return difference, verdicts.comparison(difference) if verdicts.finite(difference) else None
+
+
 def meaning_figures(entry: dict[str, Any]) -> dict[str, Any]:
     """``similarity`` and ``label_flip_rate`` (intervals) of a unit's texts (None where not measured)."""
     m = entry.get("meaning") or {}
@@ -60,18 +75,16 @@ def waffle_row(v: dict[str, Any], depth: int) -> dict[str, Any]:
     """WAFFLE against one victim beside SAME on the same sentences: its figures with intervals,
     and the paired interval of SAME's efficiency-gain reduction minus WAFFLE's with
     :func:`~costeff_same.verdicts.comparison` (``beats``: SAME slows the victim down more)."""
-    w, main = v["waffle"], exit_layers(v["main"]["results"])
+    w = v["waffle"]
     s, ci = w["summary"], w["summary"]["intervals"]
-    difference = no_nan(reduction_difference_interval(main["clean_exit_layer"], main["adv_exit_layer"],
-                                                      w["adv_exit_layer"], depth))
+    difference, verdict = paired_test(exit_layers(v["main"]["results"]), w, depth)
     return {"examples": s["examples"], "attacked": s["attacked"], "succeeded": s["succeeded"],
-            "efficiency_gain_reduction": no_nan(reduction_interval(w["clean_exit_layer"], w["adv_exit_layer"], depth)),
+            "efficiency_gain_reduction": reduction(w, depth),
             "efficacy_clean": (ci["all"] or {}).get("efficacy_clean"),
             "efficacy_adv": (ci["all"] or {}).get("efficacy_adv"),
             "success_rate": ci["success_rate"], "perturbation_rate": ci["perturbation_rate"],
             "queries_per_example": s["queries_per_example"], "seconds_per_example": s["seconds_per_example"],
-            **meaning_figures(w), "same_minus_waffle": difference,
-            "verdict": verdicts.comparison(difference) if verdicts.finite(difference) else None}
+            **meaning_figures(w), "same_minus_waffle": difference, "verdict": verdict}
 
 
 def reference_row(v: dict[str, Any], depth: int) -> dict[str, Any]:
@@ -79,11 +92,10 @@ def reference_row(v: dict[str, Any], depth: int) -> dict[str, Any]:
     r, ours = v["reference_point"], v["ablations"].get("same")
     return {"policy_value": r["policy_value"], "our_policy_value": v["policy_value"],
             "efficiency_gain_clean": r["summary"]["efficiency_all"]["efficiency_gain_clean"],
-            "efficiency_gain_reduction": no_nan(reduction_interval(r["clean_exit_layer"], r["adv_exit_layer"], depth)),
+            "efficiency_gain_reduction": reduction(r, depth),
             "success_rate": r["summary"]["intervals"]["success_rate"], **meaning_figures(r),
             "ours_efficiency_gain_clean": ours["summary"]["efficiency_all"]["efficiency_gain_clean"] if ours else None,
-            "ours_efficiency_gain_reduction": no_nan(reduction_interval(
-                ours["clean_exit_layer"], ours["adv_exit_layer"], depth)) if ours else None}
+            "ours_efficiency_gain_reduction": reduction(ours, depth) if ours else None}
 
 
 def budget_curve(ablations: dict[str, Any], depth: int) -> list[dict[str, Any]]:
@@ -91,8 +103,7 @@ def budget_curve(ablations: dict[str, Any], depth: int) -> list[dict[str, Any]]:
     then SAME's own ``max(min_words, ceil(max_rate * words))`` (``words: None``), on the same sentences."""
     points = [(int(k.split("_")[1]), a) for k, a in ablations.items() if k.startswith("budget_")]
     points = sorted(points, key=lambda p: p[0]) + ([(None, ablations["same"])] if "same" in ablations else [])
-    return [{"words": k, "efficiency_gain_reduction": no_nan(reduction_interval(a["clean_exit_layer"],
-                                                                                a["adv_exit_layer"], depth)),
+    return [{"words": k, "efficiency_gain_reduction": reduction(a, depth),
              "max_words_changed": a["summary"]["max_words_changed"], **meaning_figures(a)} for k, a in points]
 
 
@@ -132,13 +143,9 @@ def ablation_tests(ablations: dict[str, Any], depth: int) -> dict[str, Any]:
     for variant, a in ablations.items():
         if variant == "same" or "adv_exit_layer" not in a:
             continue
-        difference = no_nan(reduction_difference_interval(full["clean_exit_layer"], full["adv_exit_layer"],
-                                                          a["adv_exit_layer"], depth))
-        out[variant] = {"efficiency_gain_reduction": no_nan(reduction_interval(a["clean_exit_layer"],
-                                                                               a["adv_exit_layer"], depth)),
-                        "same_minus_ablation": difference,
-                        "verdict": verdicts.comparison(difference) if verdicts.finite(difference) else None,
-                        **meaning_figures(a)}
+        difference, verdict = paired_test(full, a, depth)
+        out[variant] = {"efficiency_gain_reduction": reduction(a, depth), "same_minus_ablation": difference,
+                        "verdict": verdict, **meaning_figures(a)}
     return out
 
 
@@ -150,7 +157,7 @@ def transfer_row(t: dict[str, Any], depth: int) -> dict[str, Any]:
            "accuracy_before": t["accuracy_before"], "accuracy_after": t["accuracy_after"],
            "success_rate_on_target": t["success_rate_on_target"]}
     if "adv_exit_layer" in t:
-        interval = no_nan(reduction_interval(t["clean_exit_layer"], t["adv_exit_layer"], depth))
+        interval = reduction(t, depth)
         row.update(interval=interval, verdict=verdicts.shift(interval) if verdicts.finite(interval) else None)
     return row
 
