@@ -103,6 +103,34 @@ def test_two_stage_freezes_the_backbone_in_stage_two(tmp_path, tiny_backbone, sp
     assert not torch.equal(a["poolers.1.dense.weight"], b["poolers.1.dense.weight"])
 
 
+def test_stage_two_loss_runs_only_the_layers_below_the_deepest_trained_exit(tiny_backbone, splits):
+    """Stage 2 skips the layers above its deepest trained exit; the loss equals the one of a
+    full frozen pass (every layer in eval mode, then the trained exits), bit for bit."""
+    from costeff_same.engine.training import stage_loss, stages_for
+    from costeff_same.core.modeling import task_loss
+
+    train_data, _ = splits
+    model = _fresh(tiny_backbone, "deebert")
+    cfg = TrainConfig(backbone="tiny-random", regime="two_stage", epochs=1, exit_epochs=1, batch_size=8)
+    stage = stages_for(cfg, model.num_layers)[1]
+    batch = train_data.batch(list(range(8)))
+    calls = []
+    hook = model.bert.encoder.layer[-1].register_forward_hook(lambda *args: calls.append(1))
+    torch.manual_seed(3)
+    loss = stage_loss(model, batch, stage)
+    hook.remove()
+    assert not calls                                   # the last layer feeds only the frozen last exit
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    model.bert.eval()
+    with torch.no_grad():
+        states = model(**inputs, output_hidden_states=True).hidden_states[1:]
+    model.bert.train()
+    torch.manual_seed(3)
+    expected = sum(task_loss(model.exit_forward(i, h, inputs["attention_mask"]), batch["labels"], 2)
+                   for i, h in enumerate(states) if stage.weights[i] > 0)
+    assert torch.equal(loss, expected)
+
+
 def test_training_is_deterministic(tmp_path, tiny_backbone, splits):
     train_data, _ = splits
     cfg = TrainConfig(backbone="tiny-random", regime="joint", epochs=1, batch_size=8, learning_rate=1e-3)

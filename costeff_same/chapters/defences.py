@@ -56,8 +56,9 @@ from costeff_same.defences.guard import GuardedPolicy
 from costeff_same.defences.systems import DefenceConfig, sanitiser_for, split_sentences, training_sentences
 from costeff_same.defences.units import run_defence_attack
 from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
-from costeff_same.engine.results import no_nan, stage
+from costeff_same.engine.results import load_or_run, no_nan, stage
 from costeff_same.evaluation import exit_layers
+from costeff_same.foundations.config import StageConfig, choice
 from costeff_same.victims import multi_exit_graph, multi_exit_stage, run_multi_exit
 from costeff_same.zoo import encoded_splits, entry_model, trained_model, victim_model
 
@@ -172,20 +173,57 @@ def _chapter(cfg: DefencesConfig, sanitiser: bool) -> _Chapter:
                     splits["test"], splits["validation"], sanitiser_for(data, cfg.max_distance) if sanitiser else None)
 
 
+@dataclasses.dataclass(frozen=True)
+class VictimRowConfig(StageConfig):
+    """One victim's part of chapter 6's record (its own cache entry, so the victims' parts are
+    measured side by side, each as soon as its own attacks are done).
+
+    Attributes:
+        chapter: the chapter's config.
+        victim: the victim's name, one of ``chapter.victims``.
+
+    Raises:
+        ConfigError: for a victim the chapter does not attack.
+    """
+
+    chapter: DefencesConfig
+    victim: str
+
+    def __post_init__(self):
+        choice("victim", self.victim, self.chapter.victims)
+
+    def label(self) -> str:
+        return f"defences of {self.victim}"
+
+
+@stage("defences_victim")
+def _run_victim_row(cfg: VictimRowConfig, workdir: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    ch = _chapter(cfg.chapter, "sanitiser" in cfg.chapter.defences)
+    row = _victim_row(ch, cfg.victim, _operating_point(cfg.chapter, cfg.victim))
+    return no_nan({**row, "sanitiser_dictionary_size": ch.sanitiser.dictionary_size if ch.sanitiser else None,
+                   "seconds": time.perf_counter() - started})
+
+
+def victim_row(cfg: DefencesConfig, name: str) -> dict[str, Any]:
+    """Victim ``name`` undefended and behind every defence of ``cfg`` (cached: :func:`_victim_row`)."""
+    row = load_or_run("defences_victim", VictimRowConfig(cfg, name), _run_victim_row, seed=cfg.seed)
+    return {k: v for k, v in row.items() if k != "_entry"}     # the record names no cache folder
+
+
 @stage("defences")
 def _run_defences(cfg: DefencesConfig, workdir: Path) -> dict[str, Any]:
+    rows = {name: victim_row(cfg, name) for name in cfg.victims}
     started = time.perf_counter()
     chapter1 = run_multi_exit(cfg.multi_exit)
-    ch = _chapter(cfg, "sanitiser" in cfg.defences)
+    size = next(iter(rows.values()))["sanitiser_dictionary_size"]
     out: dict[str, Any] = {"task": chapter1["task"], "backbone": chapter1["backbone"],
                            "num_layers": chapter1["num_layers"], "num_examples": cfg.num_examples,
                            "defences": list(cfg.defences), "settings": cfg.attack_settings().to_dict(),
                            "accuracy_goal": cfg.accuracy_goal, "reduction_goal": cfg.reduction_goal,
-                           "sanitiser": {"dictionary_size": ch.sanitiser.dictionary_size} if ch.sanitiser else None,
-                           "victims": {}}
-    for name in cfg.victims:
-        out["victims"][name] = _victim_row(ch, name, chapter1["victims"][name]["operating_point"]["value"])
-    out["seconds"] = time.perf_counter() - started
+                           "sanitiser": {"dictionary_size": size} if size is not None else None, "victims": rows}
+    # the measuring (each victim's part and this), not the waiting for the attacks
+    out["seconds"] = sum(r["seconds"] for r in rows.values()) + time.perf_counter() - started
     return no_nan(out)
 
 
@@ -226,7 +264,8 @@ def _defence_units(cfg: DefencesConfig, name: str, defence: str) -> None:
 def defences_graph(cfg: DefencesConfig) -> dict[str, Task]:
     """Chapter 6's stages: chapter 1's; per victim chapter 4's SAME unit and adversarial
     training's first round, then one task per defence (fitting it and attacking it), side by
-    side; then the chapter's record."""
+    side; then each victim's part of the record, as soon as its own tasks are done; then the
+    chapter's record."""
     chapter1 = multi_exit_stage(cfg.multi_exit)
     shared = {part_name("defences", cfg, name, unit): Task(_shared_unit, (cfg, name, unit), (chapter1,))
               for name in cfg.victims for unit in ("chapter4", "round0")}
@@ -234,8 +273,13 @@ def defences_graph(cfg: DefencesConfig) -> dict[str, Task]:
         _defence_units, (cfg, name, defence),
         (chapter1, *(part_name("defences", cfg, name, unit) for unit in ("chapter4", "round0"))))
         for defence in cfg.defences for name in cfg.victims}
-    return multi_exit_graph(cfg.multi_exit) | shared | defended | stage_task(
-        "defences", cfg, _run_defences, seed=cfg.seed, needs=(chapter1, *shared, *defended))
+    rows = {}
+    for name in cfg.victims:
+        own = tuple(part_name("defences", cfg, name, unit) for unit in ("chapter4", "round0", *cfg.defences))
+        rows |= stage_task("defences_victim", VictimRowConfig(cfg, name), _run_victim_row, seed=cfg.seed,
+                           needs=(chapter1, *own))
+    return multi_exit_graph(cfg.multi_exit) | shared | defended | rows | stage_task(
+        "defences", cfg, _run_defences, seed=cfg.seed, needs=(chapter1, *rows))
 
 
 def run_defences(cfg: DefencesConfig) -> dict[str, Any]:

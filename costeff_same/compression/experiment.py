@@ -26,8 +26,8 @@ import functools
 import time
 from typing import Any
 
-from costeff_same.compression.evaluate import evaluate_model, retention_intervals
-from costeff_same.compression.graph import model_graph, stage_model, train_models
+from costeff_same.compression.evaluate import retention_intervals
+from costeff_same.compression.graph import evaluated_model, evaluation_configs, model_graph, stage_model, train_models
 from costeff_same.compression.pipeline import slender_model, stage_data
 from costeff_same.compression.stages import DepthConfig, DistillConfig, RecoverConfig, SlenderizeConfig, TAConfig
 from costeff_same.engine.parallel import Task, stage_name, stage_task, worker_count
@@ -259,11 +259,10 @@ def _run_costeff(cfg: CostEffExperimentConfig, workdir, workers: int | None = No
     finished = train_models(cfg, workers)
     training_seconds = time.perf_counter() - started
     task, data = stage_data(cfg.teacher)
-    models, stages = {}, {}
+    models, stages, evaluations = {}, {}, evaluation_configs(cfg)
     for name, (kind, stage_cfg) in cfg.models().items():
-        model, record = stage_model(name, kind, stage_cfg)
-        models[name] = evaluate_model(model, data, task.metric, cfg.entropy_thresholds, kind == "static",
-                                      cfg.tolerance)
+        _, record = stage_model(name, kind, stage_cfg)
+        models[name] = evaluated_model(evaluations[name])
         stages[name] = _stage_records(name, stage_cfg, record)
     teacher, costeff = models["teacher"], models["costeff"]
     return {

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import sklearn
 from scipy.stats import bootstrap
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
@@ -79,7 +80,9 @@ def bootstrap_interval(samples: Sequence[np.ndarray], statistic: Callable[..., n
     if n == 1 or all(np.all(a == a[0]) for a in arrays):
         return {**out, "low": estimate, "high": estimate, "method": "degenerate"}
     for method in ("BCa", "percentile"):
-        with warnings.catch_warnings():
+        # a statistic that calls scikit-learn once per resample (a metric, the AUROC) skips its
+        # argument checks there: the estimate above has passed them on the same kind of data
+        with warnings.catch_warnings(), sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
             warnings.simplefilter("ignore")
             result = bootstrap(arrays, statistic, n_resamples=resamples, paired=len(arrays) > 1, vectorized=vectorized,
                                confidence_level=confidence, method=method, rng=np.random.default_rng(seed))

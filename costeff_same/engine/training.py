@@ -5,7 +5,8 @@
 - ``two_stage``: DeeBERT's. Stage 1 fine-tunes the backbone with the last exit only;
   stage 2 freezes the backbone and the last exit and trains the other exits. Our stage 2
   runs the frozen encoder in eval mode under ``no_grad`` (no dropout inside it), which
-  makes it a cheap forward pass; DeeBERT keeps the encoder in train mode.
+  makes it a cheap forward pass, and only up to the deepest trained exit (the last layer
+  feeds only the frozen last exit); DeeBERT keeps the encoder in train mode.
 
 Training is seeded and deterministic on CPU: the data order of every epoch comes from a
 generator seeded with ``(seed, stage, epoch)`` and groups examples of similar length
@@ -81,12 +82,13 @@ def stage_loss(model, batch: dict, stage: Stage) -> torch.Tensor:
     """Weighted sum of exit losses of one batch under ``stage``."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if stage.frozen_encoder:
-        with torch.no_grad():
+        deepest = max(i for i, w in enumerate(stage.weights.tolist()) if w > 0) + 1
+        with torch.no_grad():   # the layers above the deepest trained exit feed no loss: not run
             model.bert.eval()
             hidden = model.embed(inputs["input_ids"], inputs.get("token_type_ids"))
             bias = model.attention_bias(inputs["attention_mask"], hidden)
             states = []
-            for i in range(model.num_layers):
+            for i in range(deepest):
                 hidden = model.layer_forward(i, hidden, bias)
                 states.append(hidden)
             model.bert.train()
