@@ -122,11 +122,20 @@ def cmd_summary(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    from costeff_same.notebooks import ChapterFailed, chapter_overrides, chapters, run_chapter
+    from costeff_same.notebooks import ChapterFailed, chapter_overrides, chapters, run_chapter, run_stages_first
 
     todo = [args.chapter] if args.chapter else chapters()
     overrides = chapter_overrides(todo, _overrides(args.set))
     started = time.perf_counter()
+    print(f"[stages] every stage of {len(todo)} chapter(s) under profile {args.profile} on one graph ...", flush=True)
+    try:
+        run_stages_first(todo, args.profile, overrides)
+        print(f"  -> done ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+    except ConfigError as err:          # a bad parameter: nothing ran
+        print(f"costeff-same notebooks: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:            # a stage failed: its chapter's notebook shows it, in its cell
+        print(f"  -> a stage failed ({_one_line(err)}); the chapters run one by one and show where", flush=True)
     for i, chapter in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] running {chapter} under profile {args.profile} ...", flush=True)
         t0 = time.perf_counter()

@@ -251,6 +251,38 @@ def _remove_injected_parameters(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+def run_stages_first(todo: list[str], profile: str, overrides: dict[str, dict[str, Any]],
+                     progress_to: IO[str] | None = None) -> None:
+    """Every stage of the chapters ``todo`` on one graph, before their notebooks run
+    (:func:`costeff_same.study.chapters_graph`): the stages of several chapters run side by
+    side, so no core waits at a chapter's end, and each chapter then reads its stages from the
+    cache. A chapter's record that times inference runs alone. Chapters without stages (the
+    reproduction page) are left to their notebooks. Progress goes to ``progress_to`` (default:
+    standard output) as :func:`run_chapter`'s does.
+
+    Raises:
+        ConfigError: for a parameter a chapter does not know or of the wrong type.
+        Exception: the first error a stage raised (the stages already finished stay cached).
+    """
+    from costeff_same.engine.parallel import run_graph
+    from costeff_same.parameters import schema
+    from costeff_same.study import RUNNERS, chapters_graph
+
+    params = {}
+    for chapter in (c for c in todo if c in RUNNERS):
+        params[chapter] = {**load_profile(profile).get(chapter, {}), **(overrides.get(chapter) or {})}
+        schema(chapter).complete(params[chapter])
+    if not params:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[PROGRESS_ENV] = str(Path(tmp) / "progress.txt")
+        try:
+            with Relay(Path(os.environ[PROGRESS_ENV]), target=progress_to):
+                run_graph(chapters_graph(params))
+        finally:
+            os.environ.pop(PROGRESS_ENV, None)
+
+
 def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = None,
                 output_dir: Path = BOOK_DIR, progress_to: IO[str] | None = None) -> Path:
     """Execute one chapter under ``profile`` (plus ``parameters`` overrides) with papermill.

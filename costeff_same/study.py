@@ -80,16 +80,34 @@ def load_study(profile: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def chapters_graph(params: dict[str, dict[str, Any]]) -> dict[str, Task]:
+    """Every stage of the chapters of ``params`` (``{chapter: its notebook parameters}``) as
+    one graph: the union of the chapters' graphs, in which a stage shared by two chapters
+    (chapter 1's victims, say) is one task. A chapter's record that times inference runs
+    alone (:attr:`costeff_same.engine.parallel.Task.exclusive`); every other stage runs
+    beside the others, across the chapters' boundaries.
+
+    Raises:
+        ConfigError: for a chapter without a stage graph (the accepted ones are listed) or a
+            bad parameter.
+    """
+    unknown = [c for c in params if c not in RUNNERS]
+    if unknown:
+        raise ConfigError(f"no stage graph for chapter(s) {unknown}; accepted: {', '.join(RUNNERS)}")
+    graph: dict[str, Task] = {}
+    for chapter, values in params.items():
+        spec = RUNNERS[chapter]
+        graph |= spec.graph(spec.config(**values))
+    return graph
+
+
 def study_graph(profile: str, seeds: list[int], chapters: list[str]) -> dict[str, Task]:
-    """Every stage of ``chapters`` under ``profile`` for every seed, as one graph: the union of
-    the chapters' graphs, in which a stage shared by two chapters (chapter 1's victims, say)
-    is one task."""
+    """Every stage of ``chapters`` under ``profile`` for every seed, as one graph
+    (:func:`chapters_graph` of each seed's parameters)."""
     params = load_profile(profile)
     graph: dict[str, Task] = {}
     for seed in seeds:
-        for chapter in chapters:
-            spec = RUNNERS[chapter]
-            graph |= spec.graph(spec.config(**with_seed(params.get(chapter, {}), seed)))
+        graph |= chapters_graph({chapter: with_seed(params.get(chapter, {}), seed) for chapter in chapters})
     return graph
 
 

@@ -167,11 +167,13 @@ def _run_multi_exit(cfg: MultiExitExperimentConfig, workdir: Path) -> dict[str, 
 
 def multi_exit_graph(cfg: MultiExitExperimentConfig) -> dict[str, Task]:
     """Chapter 1's stages (:mod:`costeff_same.engine.parallel`): the two victims' trainings,
-    side by side, then the chapter's evaluation (:func:`multi_exit_stage` names it)."""
+    side by side, then the chapter's evaluation (:func:`multi_exit_stage` names it), alone:
+    it times both inference paths."""
     models: dict[str, Task] = {}
     for name in VICTIMS:
         models |= model_task(cfg.victim(name))
-    return models | stage_task("multi_exit", cfg, _run_multi_exit, seed=cfg.data.seed, needs=tuple(models))
+    return models | stage_task("multi_exit", cfg, _run_multi_exit, seed=cfg.data.seed, needs=tuple(models),
+                               exclusive=True)
 
 
 def multi_exit_stage(cfg: MultiExitExperimentConfig) -> str:

@@ -157,8 +157,9 @@ print("examples:", record["examples"], "truncated:", record["truncated"])
 # Training every model but the (shared) teacher took {glue:text}`train_minutes:.1f` minutes of
 # one-thread compute in the run shown here; independent models train side by side, one
 # thread each, in {glue:text}`workers` processes, so the training took
-# {glue:text}`wall_minutes:.1f` minutes of wall-clock time (zero when every model came from
-# the cache). One thread per model also makes every number in this chapter independent of
+# {glue:text}`wall_minutes:.1f` minutes of wall-clock time, from the first model's start to
+# the last one's end (their cache entries record both, whichever run trained them). One
+# thread per model also makes every number in this chapter independent of
 # the machine's core count: a model trained on two threads differs from the same model
 # trained on one in the last bits of every reduction, and after hundreds of steps in its
 # accuracy.

@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -50,6 +51,30 @@ def test_run_graph_runs_each_task_once_after_its_needs_on_one_thread(tmp_path, w
         assert all(finished.index(need) < finished.index(name) for need in task.needs)
         assert (tmp_path / name).read_text() == str(TASK_THREADS)
     assert torch.get_num_threads() == before
+
+
+def record_span(folder: str, name: str, seconds: float) -> None:
+    """A task: sleeps ``seconds`` and leaves its ``[start, end]`` (wall clock) in a file."""
+    start = time.time()
+    time.sleep(seconds)
+    (Path(folder) / name).write_text(json.dumps([start, time.time()]))
+
+
+def test_an_exclusive_task_runs_with_nothing_beside_it(tmp_path):
+    """A task that times something (a chapter's record) starts once the others are done and
+    nothing starts beside it; the other tasks still run side by side."""
+    spans = {"a": (0.8, (), False), "timing": (0.5, (), True), "b": (0.8, (), False), "c": (0.5, ("timing",), False),
+             "d": (0.5, ("timing",), False)}
+    tasks = {n: Task(record_span, (str(tmp_path), n, sec), needs, exclusive=alone)
+             for n, (sec, needs, alone) in spans.items()}
+    run_graph(tasks, 2)
+    got = {n: json.loads((tmp_path / n).read_text()) for n in tasks}
+    t0, t1 = got["timing"]
+    for name in ("a", "b", "c", "d"):
+        start, end = got[name]
+        assert end <= t0 or start >= t1, (name, got[name], got["timing"])
+    overlap = lambda x, y: min(got[x][1], got[y][1]) > max(got[x][0], got[y][0])  # noqa: E731
+    assert overlap("a", "b") and overlap("c", "d")
 
 
 def test_run_graph_rejects_bad_graphs_by_name(tmp_path):

@@ -322,7 +322,7 @@ def same_graph(cfg: SameConfig) -> dict[str, Task]:
     units |= {part_name("same", cfg, victim, "reference"): Task(_reference_unit, (cfg, victim), (chapter1,))
               for victim in cfg.reference_points()}
     return multi_exit_graph(cfg.multi_exit) | units | stage_task("same", cfg, _run_same, seed=cfg.seed,
-                                                                 needs=(chapter1, *units))
+                                                                 needs=(chapter1, *units), exclusive=True)
 
 
 def run_same(cfg: SameConfig) -> dict[str, Any]:

@@ -346,7 +346,7 @@ def same_vs_costeff_graph(cfg: SameVsCostEffConfig) -> dict[str, Task]:
     units = {part_name("same_vs_costeff", cfg, name, attack): Task(_attack_unit, (cfg, name, attack), upstream)
              for attack in cfg.attacks for name in (REFERENCE, *cfg.victims)}
     return multi_exit_graph(cfg.multi_exit) | costeff_graph(cfg.costeff) | units | stage_task(
-        "same_vs_costeff", cfg, _run_same_vs_costeff, seed=cfg.seed, needs=(*upstream, *units))
+        "same_vs_costeff", cfg, _run_same_vs_costeff, seed=cfg.seed, needs=(*upstream, *units), exclusive=True)
 
 
 def run_same_vs_costeff(cfg: SameVsCostEffConfig) -> dict[str, Any]:

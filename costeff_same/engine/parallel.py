@@ -69,12 +69,16 @@ class Task:
         entry: ``(stage name, config, stage function)`` of the cache entry the task
             computes, when it is known before the task runs: a task whose entry is cached
             counts as finished without running (:func:`stage_task`).
+        exclusive: the task runs alone, nothing beside it: it measures wall-clock time
+            (a chapter record's timings), which another task on the other cores would skew.
+            It starts once no other task is running or ready to run.
     """
 
     fn: Callable[..., Any]
     args: tuple = ()
     needs: tuple[str, ...] = field(default_factory=tuple)
     entry: tuple[str, StageConfig, Callable] | None = None
+    exclusive: bool = False
 
 
 def _ready_order(tasks: Mapping[str, Task]) -> list[str]:
@@ -185,13 +189,19 @@ def configured_executor(workers: int) -> Iterator[Executor]:
 
 
 def _submit_all(tasks: dict[str, Task], executor: Executor, settings: dict[str, str], marker: str) -> list[str]:
+    """Submit each task once its needs have finished; an exclusive task only once nothing else
+    is running or ready, and nothing beside it while it runs."""
     finished: list[str] = []
     pending = dict(tasks)
     running = {}
     while pending or running:
-        for name in [n for n, t in pending.items() if all(d in finished for d in t.needs)]:
-            task = pending.pop(name)
-            running[executor.submit(_run_task, task.fn, task.args, settings, marker)] = name
+        ready = [n for n, t in pending.items() if all(d in finished for d in t.needs)]
+        if not any(tasks[n].exclusive for n in running.values()):
+            shared = [n for n in ready if not tasks[n].exclusive]
+            alone = [n for n in ready if tasks[n].exclusive]
+            for name in shared or (alone[:1] if not running else []):
+                task = pending.pop(name)
+                running[executor.submit(_run_task, task.fn, task.args, settings, marker)] = name
         done, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in done:
             name = running.pop(future)
@@ -239,7 +249,8 @@ def run_graph(tasks: Mapping[str, Task], workers: int | None = None, executor: E
     workers = worker_count(workers)
     order = _ready_order(tasks)
     done = {n for n in order if tasks[n].entry is not None and is_cached(*tasks[n].entry)}
-    todo = {n: Task(tasks[n].fn, tasks[n].args, tuple(d for d in tasks[n].needs if d not in done))
+    todo = {n: Task(tasks[n].fn, tasks[n].args, tuple(d for d in tasks[n].needs if d not in done),
+                    exclusive=tasks[n].exclusive)
             for n in order if n not in done}
     if not todo:
         return []
@@ -276,10 +287,12 @@ def stage_name(name: str, cfg: StageConfig, fn: Callable | None = None) -> str:
 
 
 def stage_task(name: str, cfg: StageConfig, fn: Callable, seed: int | None = None,
-               needs: tuple[str, ...] = ()) -> dict[str, Task]:
+               needs: tuple[str, ...] = (), exclusive: bool = False) -> dict[str, Task]:
     """``{task name: Task}`` of one cached stage (:func:`~costeff_same.engine.results.load_or_run`
-    of ``name``, ``cfg`` and ``fn``), counted as finished when its entry is cached."""
-    return {stage_name(name, cfg, fn): Task(_load_or_run, (name, cfg, fn, seed), needs, entry=(name, cfg, fn))}
+    of ``name``, ``cfg`` and ``fn``), counted as finished when its entry is cached; ``exclusive``
+    for a stage that measures wall-clock time (:attr:`Task.exclusive`)."""
+    return {stage_name(name, cfg, fn): Task(_load_or_run, (name, cfg, fn, seed), needs, entry=(name, cfg, fn),
+                                            exclusive=exclusive)}
 
 
 def part_name(name: str, cfg: StageConfig, *parts: str) -> str:
@@ -298,6 +311,6 @@ def run_stages(name: str, cfg: StageConfig, fn: Callable, graph: Mapping[str, Ta
     """
     if not is_cached(name, cfg, fn):
         own = stage_name(name, cfg, fn)
-        run_graph({n: Task(t.fn, t.args, tuple(d for d in t.needs if d != own), t.entry)
+        run_graph({n: Task(t.fn, t.args, tuple(d for d in t.needs if d != own), t.entry, t.exclusive)
                    for n, t in graph.items() if n != own})
     return load_or_run(name, cfg, fn, seed=seed)
