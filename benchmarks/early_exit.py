@@ -8,6 +8,13 @@ timed in alternation, ``--runs`` times each, so a load that comes and goes hits 
 the ratio is given as the median over the runs with its spread (min-max), beside the
 ratio of the fastest runs. Also checks that paths (a) and (b) agree on every test example.
 
+The layer speedup counts layers, not work: a layer over a batch costs in proportion to its
+rows times its padded length, and on these sentences the longer ones exit later. The
+``token limit`` column is that count, ``sum(batch rows x padded length x layers)`` of the
+full pass over the same sum for the rows still running at each layer (padding trimmed as
+path (b) trims it), divided by the layer speedup: the ratio a perfect path (b) would reach
+on these batches.
+
     .venv/bin/python benchmarks/early_exit.py --profile default --victim entropy
 
 Needs chapter 1's cached result (``make book`` or ``costeff-same evaluate``).
@@ -33,6 +40,21 @@ from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import load_profile
 from costeff_same.victims import multi_exit_config, run_multi_exit
 from costeff_same.zoo import prepared_data, trained_model
+
+
+def token_limit(lengths: np.ndarray, exit_layer: np.ndarray, depth: int, batches) -> float:
+    """Work of the full pass over the work of batched early exit, in (row x padded token x layer)
+    units, for batches of example indices in the order they are served."""
+    full = early = 0
+    for idx in batches:
+        idx = np.asarray(idx)
+        length, layers = lengths[idx], exit_layer[idx]
+        full += depth * len(idx) * int(length.max())
+        for k in range(1, depth + 1):
+            alive = layers >= k
+            if alive.any():
+                early += int(alive.sum()) * int(length[alive].max())
+    return full / early
 
 
 def main() -> None:
@@ -66,7 +88,7 @@ def main() -> None:
           f"runs of each path; layer speedup L/mean exit {layer:.3f}x (mean exit layer "
           f"{stats['mean_exit_layer']:.3f} of {model.num_layers})")
     print(f"{'batch':>5}  {'all layers s':>12}  {'early exit s':>12}  {'wall-clock':>10}  "
-          f"{'ratio median':>12}  {'ratio min-max':>13}  {'ratio fastest':>13}  agree")
+          f"{'ratio median':>12}  {'ratio min-max':>13}  {'ratio fastest':>13}  {'token limit':>11}  agree")
     for batch_size in args.batch_sizes:
         agreement = paths_agreement(model, test, policy, batch_size, (decision.exit_layer, decision.predictions))
         full, early = [], []
@@ -75,11 +97,16 @@ def main() -> None:
             early.append(time_inference(model, test, batch_size, policy, limit=args.limit)["seconds"])
         full, early = np.array(full), np.array(early)
         ratios = full / early / layer
+        served = [idx for idx, _ in test.eval_batches(batch_size)]
+        if args.limit is not None:
+            served = served[: max(1, (args.limit + batch_size - 1) // batch_size)]
+        limit = token_limit(test.lengths, decision.exit_layer, model.num_layers, served) / layer
         print(f"{batch_size:>5}  {np.median(full):>12.3f}  {np.median(early):>12.3f}  "
               f"{np.median(full / early):>9.3f}x  {np.median(ratios):>12.3f}  "
-              f"{ratios.min():>6.3f}-{ratios.max():.3f}  {full.min() / early.min() / layer:>13.3f}  "
+              f"{ratios.min():>6.3f}-{ratios.max():.3f}  {full.min() / early.min() / layer:>13.3f}  {limit:>11.3f}  "
               f"{agreement['exit_layer']:.1%}, {agreement['prediction']:.1%}")
     print("ratio = (all-layers seconds / early-exit seconds) / layer speedup, per pair of interleaved runs; "
+          "token limit = the ratio a perfect early exit reaches on these batches (module docstring); "
           "agree = share of test examples on which paths (a) and (b) give the same exit layer, and the same "
           "prediction")
 

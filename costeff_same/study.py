@@ -29,7 +29,7 @@ from costeff_same.chapters.multi_exit import multi_exit_config, multi_exit_graph
 from costeff_same.chapters.same import run_same, same_config, same_graph
 from costeff_same.chapters.same_vs_costeff import run_same_vs_costeff, same_vs_costeff_config, same_vs_costeff_graph
 from costeff_same.engine.parallel import Task, run_graph
-from costeff_same.engine.results import atomic_write_json
+from costeff_same.engine.results import atomic_write_json, is_cached
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.foundations.paths import results_dir
 
@@ -37,21 +37,25 @@ from costeff_same.foundations.paths import results_dir
 @dataclass(frozen=True)
 class Chapter:
     """How the study runs one chapter: its config builder (from the notebook's flat
-    parameters), its runner (the cached record) and its stage graph (:mod:`costeff_same.engine.parallel`)."""
+    parameters), its runner (the cached record), its stage graph (:mod:`costeff_same.engine.parallel`)
+    and the stage name of its record."""
 
     config: Callable[..., Any]
     run: Callable[[Any], dict[str, Any]]
     graph: Callable[[Any], dict[str, Task]]
+    stage: str
 
 
 #: ``{chapter: Chapter}``: what one seed of the study runs, in order
 RUNNERS: dict[str, Chapter] = {
-    "01_multi_exit": Chapter(multi_exit_config, run_multi_exit, multi_exit_graph),
-    "02_costeff": Chapter(costeff_config, run_costeff, costeff_graph),
-    "03_accuracy_attacks": Chapter(accuracy_attacks_config, run_accuracy_attacks, accuracy_attacks_graph),
-    "04_same": Chapter(same_config, run_same, same_graph),
-    "05_same_vs_costeff": Chapter(same_vs_costeff_config, run_same_vs_costeff, same_vs_costeff_graph),
-    "06_defences": Chapter(defences_config, run_defences, defences_graph),
+    "01_multi_exit": Chapter(multi_exit_config, run_multi_exit, multi_exit_graph, "multi_exit"),
+    "02_costeff": Chapter(costeff_config, run_costeff, costeff_graph, "costeff"),
+    "03_accuracy_attacks": Chapter(accuracy_attacks_config, run_accuracy_attacks, accuracy_attacks_graph,
+                                   "accuracy_attacks"),
+    "04_same": Chapter(same_config, run_same, same_graph, "same"),
+    "05_same_vs_costeff": Chapter(same_vs_costeff_config, run_same_vs_costeff, same_vs_costeff_graph,
+                                  "same_vs_costeff"),
+    "06_defences": Chapter(defences_config, run_defences, defences_graph, "defences"),
 }
 
 
@@ -85,7 +89,8 @@ def chapters_graph(params: dict[str, dict[str, Any]]) -> dict[str, Task]:
     one graph: the union of the chapters' graphs, in which a stage shared by two chapters
     (chapter 1's victims, say) is one task. A chapter's record that times inference runs
     alone (:attr:`costeff_same.engine.parallel.Task.exclusive`); every other stage runs
-    beside the others, across the chapters' boundaries.
+    beside the others, across the chapters' boundaries. A chapter whose record is cached
+    needs none of its stages and adds none.
 
     Raises:
         ConfigError: for a chapter without a stage graph (the accepted ones are listed) or a
@@ -97,7 +102,9 @@ def chapters_graph(params: dict[str, dict[str, Any]]) -> dict[str, Task]:
     graph: dict[str, Task] = {}
     for chapter, values in params.items():
         spec = RUNNERS[chapter]
-        graph |= spec.graph(spec.config(**values))
+        cfg = spec.config(**values)
+        if not is_cached(spec.stage, cfg):
+            graph |= spec.graph(cfg)
     return graph
 
 

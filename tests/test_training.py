@@ -106,8 +106,8 @@ def test_two_stage_freezes_the_backbone_in_stage_two(tmp_path, tiny_backbone, sp
 def test_stage_two_loss_runs_only_the_layers_below_the_deepest_trained_exit(tiny_backbone, splits):
     """Stage 2 skips the layers above its deepest trained exit; the loss equals the one of a
     full frozen pass (every layer in eval mode, then the trained exits), bit for bit."""
-    from costeff_same.engine.training import stage_loss, stages_for
     from costeff_same.core.modeling import task_loss
+    from costeff_same.engine.training import stage_loss, stages_for
 
     train_data, _ = splits
     model = _fresh(tiny_backbone, "deebert")

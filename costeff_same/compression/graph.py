@@ -12,7 +12,6 @@ gives the same tasks to a study's graph.
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 from typing import Any
 
