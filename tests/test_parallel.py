@@ -63,8 +63,9 @@ def record_span(folder: str, name: str, seconds: float) -> None:
 def test_an_exclusive_task_runs_with_nothing_beside_it(tmp_path):
     """A task that times something (a chapter's record) starts once the others are done and
     nothing starts beside it; the other tasks still run side by side."""
-    spans = {"a": (0.8, (), False), "timing": (0.5, (), True), "b": (0.8, (), False), "c": (0.5, ("timing",), False),
-             "d": (0.5, ("timing",), False)}
+    # long enough that two workers' start-up skew (importing torch in each) cannot hide the overlap
+    spans = {"a": (3.0, (), False), "timing": (0.5, (), True), "b": (3.0, (), False), "c": (2.0, ("timing",), False),
+             "d": (2.0, ("timing",), False)}
     tasks = {n: Task(record_span, (str(tmp_path), n, sec), needs, exclusive=alone)
              for n, (sec, needs, alone) in spans.items()}
     run_graph(tasks, 2)
