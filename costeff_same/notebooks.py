@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -265,22 +267,38 @@ def run_stages_first(todo: list[str], profile: str, overrides: dict[str, dict[st
         Exception: the first error a stage raised (the stages already finished stay cached).
     """
     from costeff_same.engine.parallel import run_graph
-    from costeff_same.parameters import schema
     from costeff_same.study import RUNNERS, chapters_graph
 
-    params = {}
-    for chapter in (c for c in todo if c in RUNNERS):
-        params[chapter] = {**load_profile(profile).get(chapter, {}), **(overrides.get(chapter) or {})}
-        schema(chapter).complete(params[chapter])
+    params = {c: chapter_params(c, profile, overrides.get(c)) for c in todo if c in RUNNERS}
     if not params:
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ[PROGRESS_ENV] = str(Path(tmp) / "progress.txt")
-        try:
-            with Relay(Path(os.environ[PROGRESS_ENV]), target=progress_to):
-                run_graph(chapters_graph(params))
-        finally:
-            os.environ.pop(PROGRESS_ENV, None)
+    with tempfile.TemporaryDirectory() as tmp, relayed_progress(Path(tmp), progress_to):
+        run_graph(chapters_graph(params))
+
+
+def chapter_params(chapter: str, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``chapter``'s parameters under ``profile`` with ``overrides``, checked against its schema.
+
+    Raises:
+        ConfigError: for a parameter the chapter does not know or of the wrong type.
+    """
+    from costeff_same.parameters import schema
+
+    params = {**load_profile(profile).get(chapter, {}), **(overrides or {})}
+    schema(chapter).complete(params)  # unknown names and wrong types are refused here, at once
+    return params
+
+
+@contextmanager
+def relayed_progress(folder: Path, target: IO[str] | None = None) -> Iterator[None]:
+    """Name a progress file in ``folder`` for this process and the ones it starts
+    (:data:`PROGRESS_ENV`) and copy it to ``target`` while the block runs (:class:`Relay`)."""
+    os.environ[PROGRESS_ENV] = str(folder / "progress.txt")
+    try:
+        with Relay(Path(os.environ[PROGRESS_ENV]), target=target):
+            yield
+    finally:
+        os.environ.pop(PROGRESS_ENV, None)
 
 
 def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = None,
@@ -301,23 +319,18 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
     """
     import papermill
 
-    from costeff_same.parameters import schema
-
     known = chapters()
     if chapter not in known:
         raise ConfigError(f"unknown chapter {chapter!r}; accepted: {', '.join(known)}")
-    params = {**load_profile(profile).get(chapter, {}), **(parameters or {})}
-    schema(chapter).complete(params)  # unknown names and wrong types are refused here, at once
-    params["profile"] = profile
+    params = {**chapter_params(chapter, profile, parameters), "profile": profile}
     output = output_dir / f"{chapter}.ipynb"
     with tempfile.TemporaryDirectory() as tmp:
         source, executed = Path(tmp) / f"{chapter}.ipynb", Path(tmp) / f"{chapter}.out.ipynb"
         to_ipynb(chapter, source)
         env_before = os.getcwd()
         os.chdir(REPO_DIR)
-        os.environ[PROGRESS_ENV] = str(Path(tmp) / "progress.txt")
         try:
-            with Relay(Path(os.environ[PROGRESS_ENV]), target=progress_to):
+            with relayed_progress(Path(tmp), progress_to):
                 papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
                                            progress_bar=False, cwd=str(REPO_DIR),
                                            kernel_manager_class=_ipc_kernel_manager())
@@ -329,7 +342,6 @@ def run_chapter(chapter: str, profile: str, parameters: dict[str, Any] | None = 
                                 f"(the failed notebook: {failed})") from None
         finally:
             os.chdir(env_before)
-            os.environ.pop(PROGRESS_ENV, None)
         _remove_injected_parameters(executed)
         with atomic(output) as tmp_output:
             shutil.copyfile(executed, tmp_output)

@@ -56,7 +56,7 @@ from costeff_same.defences.guard import GuardedPolicy
 from costeff_same.defences.systems import DefenceConfig, sanitiser_for, split_sentences, training_sentences
 from costeff_same.defences.units import run_defence_attack
 from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
-from costeff_same.engine.results import load_or_run, no_nan, stage
+from costeff_same.engine.results import load_or_run, no_nan, stage, without_entry
 from costeff_same.evaluation import exit_layers
 from costeff_same.foundations.config import StageConfig, choice
 from costeff_same.victims import multi_exit_graph, multi_exit_stage, run_multi_exit
@@ -207,8 +207,7 @@ def _run_victim_row(cfg: VictimRowConfig, workdir: Path) -> dict[str, Any]:
 
 def victim_row(cfg: DefencesConfig, name: str) -> dict[str, Any]:
     """Victim ``name`` undefended and behind every defence of ``cfg`` (cached: :func:`_victim_row`)."""
-    row = load_or_run("defences_victim", VictimRowConfig(cfg, name), _run_victim_row, seed=cfg.seed)
-    return {k: v for k, v in row.items() if k != "_entry"}     # the record names no cache folder
+    return without_entry(load_or_run("defences_victim", VictimRowConfig(cfg, name), _run_victim_row, seed=cfg.seed))
 
 
 @stage("defences")

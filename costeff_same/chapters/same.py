@@ -62,7 +62,7 @@ from costeff_same.core.data import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import time_inference
 from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
-from costeff_same.engine.results import no_nan, stage
+from costeff_same.engine.results import no_nan, stage, without_entry
 from costeff_same.evaluation import paths_agreement
 from costeff_same.foundations.config import ConfigError, StageConfig, choice, load_profile
 from costeff_same.foundations.registry import VICTIMS
@@ -274,7 +274,7 @@ def _run_same(cfg: SameConfig, workdir: Path) -> dict[str, Any]:
         # the fast scoring path gives a full forward's exit layers (here on the final texts)
         agreement = {key: paths_agreement(models[name], data, policies[name], cfg.batch_size)
                      for key, data in (("clean", clean), ("adversarial", adv))}
-        main = {k: v for k, v in mains[name].items() if k != "_entry"}
+        main = without_entry(mains[name])
         out["victims"][name] = {"policy": name, "policy_value": point["value"], "test_accuracy": point["metric"],
                                 "main": main, "timing": _timing(models[name], clean, adv, policies[name], cfg),
                                 "scoring_agreement": agreement,

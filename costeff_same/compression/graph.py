@@ -19,7 +19,7 @@ from costeff_same.compression.evaluate import evaluate_model
 from costeff_same.compression.pipeline import depth_model, is_trained, recovered_model, stage_data, ta_model
 from costeff_same.compression.stages import DepthConfig, RecoverConfig, TAConfig
 from costeff_same.engine.parallel import Task, run_graph, stage_task
-from costeff_same.engine.results import load_or_run, stage
+from costeff_same.engine.results import load_or_run, stage, without_entry
 from costeff_same.foundations.config import StageConfig, TrainedModelConfig, choice
 from costeff_same.zoo import model_task, trained_model
 
@@ -87,7 +87,7 @@ def evaluation_configs(cfg) -> dict[str, EvaluationConfig]:
 def evaluated_model(cfg: EvaluationConfig) -> dict[str, Any]:
     """The measurements of one model (cached: :func:`_run_evaluation`)."""
     record = load_or_run("costeff_evaluation", cfg, _run_evaluation, seed=cfg.teacher.train.seed)
-    return {k: v for k, v in record.items() if k != "_entry"}     # the chapter's record names no cache folder
+    return without_entry(record)
 
 
 def _evaluation_tasks(cfg, model_tasks: dict[str, str]) -> dict[str, Task]:

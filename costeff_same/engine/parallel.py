@@ -27,6 +27,7 @@ study of seeds x chapters is the union of their graphs (:mod:`costeff_same.study
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import socket
@@ -249,8 +250,7 @@ def run_graph(tasks: Mapping[str, Task], workers: int | None = None, executor: E
     workers = worker_count(workers)
     order = _ready_order(tasks)
     done = {n for n in order if tasks[n].entry is not None and is_cached(*tasks[n].entry)}
-    todo = {n: Task(tasks[n].fn, tasks[n].args, tuple(d for d in tasks[n].needs if d not in done),
-                    exclusive=tasks[n].exclusive)
+    todo = {n: dataclasses.replace(tasks[n], needs=tuple(d for d in tasks[n].needs if d not in done))
             for n in order if n not in done}
     if not todo:
         return []
@@ -311,6 +311,6 @@ def run_stages(name: str, cfg: StageConfig, fn: Callable, graph: Mapping[str, Ta
     """
     if not is_cached(name, cfg, fn):
         own = stage_name(name, cfg, fn)
-        run_graph({n: Task(t.fn, t.args, tuple(d for d in t.needs if d != own), t.entry, t.exclusive)
+        run_graph({n: dataclasses.replace(t, needs=tuple(d for d in t.needs if d != own))
                    for n, t in graph.items() if n != own})
     return load_or_run(name, cfg, fn, seed=seed)

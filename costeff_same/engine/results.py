@@ -272,6 +272,12 @@ def load_or_run(
         lock.release()
 
 
+def without_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without the ``"_entry"`` that :func:`load_or_run` adds: what a record that
+    keeps another stage's record stores (it names no cache folder)."""
+    return {k: v for k, v in record.items() if k != "_entry"}
+
+
 def _title(entry: Path, config: StageConfig) -> str:
     """``stage <name> <key> (<label>)``: how the terminal names an entry."""
     label = config.label()
