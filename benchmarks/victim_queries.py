@@ -25,7 +25,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from costeff_same.attacks.victim import MultiExitVictim
 from costeff_same.core.backbones import load_backbone, load_tokenizer
-from costeff_same.core.data import load_task, subsample
+from costeff_same.core.data import load_data, subsample
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.modeling import from_backbone
 from costeff_same.engine.results import is_cached
@@ -69,7 +69,7 @@ def main() -> None:
         policy = ExitPolicy("entropy", 0.0)  # never exits early: every layer runs
         what = f"untrained multi-exit {cfg.entropy_model.backbone} (chapter 1 not cached), every layer"
     tokenizer = load_tokenizer(cfg.entropy_model.backbone)
-    task = load_task(cfg.data.task, cfg.data.seed, cfg.data.data_file)
+    task = load_data(cfg.data)
     texts = list(subsample(task.splits["test"], cfg.data.eval_size, cfg.data.seed)["text"])
     dynamic = MultiExitVictim(model, tokenizer, policy, max_length=cfg.data.max_length,
                               batch_size=args.batch_size, cache_size=0)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import ExitPolicy, early_exit_forward, predictions_of, simulate_exits
 from costeff_same.core.metrics import count_parameters, flops_per_example, per_exit_metric, time_inference
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification

@@ -35,8 +35,25 @@ from costeff_same.foundations.registry import VICTIMS
 from costeff_same.foundations.schema import Param, Schema
 from costeff_same.zoo import model_task, prepared_data, trained_model
 
-#: chapter 1 keys shared through the profile's ``common`` mapping; the attack chapters take them from chapter 1
-COMMON_KEYS = ("task", "data_file", "backbone", "max_length")
+#: the data parameters of every chapter (the profile's ``common`` mapping; :class:`DataConfig`)
+DATA_PARAMS = {
+    "task": Param("str", 'task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local'),
+    "train_file": Param("Optional[str]", 'task local: the training file (.csv, .tsv or .jsonl)'),
+    "validation_file": Param("Optional[str]", 'task local: the validation file (None: cut from train_file)'),
+    "test_file": Param("Optional[str]", 'task local: the test file (None: cut from train_file)'),
+    "text_column": Param("Optional[str]", "local files: the text column (None: GLUE's layouts recognised)"),
+    "text_pair_column": Param("Optional[str]", "local files: the second sentence's column (pair tasks)"),
+    "label_column": Param("Optional[str]", "local files: the label column"),
+    "metric": Param("Optional[str]", "task metric: accuracy, f1, matthews, pearson_spearman (None: the task's)"),
+    "backbone": Param("str", 'backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id'),
+    "max_length": Param("int", 'tokens per example; longer texts are truncated and counted'),
+    "eval_file": Param("Optional[str]", "evaluate (and attack) on this file instead of the test split"),
+    "train_overlap": Param("str", "eval texts also in the training data: drop (default) or keep"),
+}
+#: chapter 1 keys an attack chapter must share with the victims it attacks
+COMMON_KEYS = tuple(k for k in DATA_PARAMS if k not in ("eval_file", "train_overlap"))
+#: keys an attack chapter may set for itself: where chapter 1's victims are evaluated and attacked
+EVALUATION_KEYS = ("eval_file", "train_overlap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +98,7 @@ class MultiExitExperimentConfig(StageConfig):
         """The trained-model config of victim ``entropy`` or ``patience``."""
         if name not in VICTIMS:
             raise ConfigError(f"unknown victim {name!r}; accepted: {', '.join(VICTIMS)}")
-        return TrainedModelConfig(self.data, self.entropy_model if name == "entropy" else self.patience_model)
+        return TrainedModelConfig(self.data.for_training(), self.entropy_model if name == "entropy" else self.patience_model)
 
     def policy_values(self, name: str) -> tuple[float, ...]:
         """The sweep of victim ``name``'s policy."""
@@ -92,21 +109,16 @@ class MultiExitExperimentConfig(StageConfig):
 VICTIM_PARAMS = {
     "victim_profile": Param("str", 'the profile whose chapter-1 victims are attacked'),
     "victim_seed": Param("Optional[int]", "attack the victims trained with this seed (None: the profile's)"),
-    "task": Param("str", "must equal chapter 1's task (the victims were trained on it)"),
-    "data_file": Param("Optional[str]", "must equal chapter 1's data_file"),
-    "backbone": Param("str", "must equal chapter 1's backbone"),
-    "max_length": Param("int", "must equal chapter 1's max_length (tokens per query)"),
+    **{k: Param(DATA_PARAMS[k].kind, f"must equal chapter 1's {k}") for k in COMMON_KEYS},
+    **{k: DATA_PARAMS[k] for k in EVALUATION_KEYS},
     "victims": Param("list[str]", 'victims: entropy (DeeBERT-style), patience (PABEE-style)'),
 }
 
 
 #: chapter 1's notebook parameters (defaults: ``configs/default.yaml``)
 MULTI_EXIT_SCHEMA = Schema("01_multi_exit", {
-    "task": Param("str", 'task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local'),
-    "data_file": Param("Optional[str]", 'a local .csv, .tsv or .jsonl file (task local)'),
-    "backbone": Param("str", 'backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id'),
+    **DATA_PARAMS,
     "seed": Param("int", 'seeds the split, initialisation, data order and dropout'),
-    "max_length": Param("int", 'tokens per example; longer texts are truncated and counted'),
     "train_size": Param("Optional[int]", 'subsample the training split to this many examples (None: all)'),
     "eval_size": Param("Optional[int]", 'subsample validation and test to this many examples each (None: all)'),
     "epochs": Param("int", 'fine-tuning epochs (DeeBERT stage 1, PABEE)'),
@@ -192,9 +204,10 @@ def victims_config(params: dict[str, Any], chapter: str, given: set[str]) -> Mul
     """Chapter 1's config for the victims an attack chapter attacks.
 
     Pops ``victim_profile``, ``victim_seed`` (the victims' training seed; None: the
-    profile's) and the profile's ``common`` keys (:data:`COMMON_KEYS`) from ``params`` in
-    place; each common key the caller gave (``given``) must equal chapter 1's
-    value under that profile.
+    profile's), the profile's ``common`` keys (:data:`COMMON_KEYS`) and
+    :data:`EVALUATION_KEYS` from ``params`` in place; each common key the caller gave
+    (``given``) must equal chapter 1's value under that profile, and each evaluation key
+    the caller gave replaces chapter 1's (the victims, trained without it, are the same).
 
     Raises:
         ConfigError: for an unknown profile, or a common key that disagrees with chapter 1's
@@ -209,4 +222,8 @@ def victims_config(params: dict[str, Any], chapter: str, given: set[str]) -> Mul
         if key in given and chapter1.get(key) != value:
             raise ConfigError(f"{key}={value!r} differs from chapter 1's {chapter1.get(key)!r}: {chapter} "
                               "attacks chapter 1's victims; change victim_profile instead")
+    for key in EVALUATION_KEYS:   # where the victims are evaluated and attacked: the chapter's own
+        value = params.pop(key)
+        if key in given:
+            chapter1 = {**chapter1, key: value}
     return multi_exit_config(**chapter1)

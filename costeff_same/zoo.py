@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from costeff_same.core.backbones import load_backbone, load_tokenizer
-from costeff_same.core.data import Encoded, TaskData, load_task, subsample
+from costeff_same.core.data import TaskData, load_data, subsample
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification, from_backbone
 from costeff_same.engine.parallel import Task, stage_task
 from costeff_same.engine.results import load_entry, load_or_run, stage
@@ -34,7 +35,7 @@ from costeff_same.foundations.storage import atomic
 
 def prepared_data(cfg: DataConfig, tokenizer) -> tuple[TaskData, dict[str, Encoded]]:
     """Load, subsample and encode the task's three splits (``train``, ``validation``, ``test``)."""
-    task = load_task(cfg.task, cfg.seed, cfg.data_file)
+    task = load_data(cfg)
     sizes = {"train": cfg.train_size, "validation": cfg.eval_size, "test": cfg.eval_size}
     encoded = {split: Encoded(subsample(task.splits[split], sizes[split], cfg.seed), tokenizer, cfg.max_length)
                for split in ("train", "validation", "test")}

@@ -131,7 +131,7 @@ def test_a_recipe_named_by_a_string_is_part_of_the_unit_that_builds_it():
 # -- the data a config reads -------------------------------------------------------------------
 
 def _local(path):
-    return TrainedModelConfig(DataConfig(task="local", data_file=path), TrainConfig())
+    return TrainedModelConfig(DataConfig(task="local", train_file=path), TrainConfig())
 
 
 def test_an_edited_local_file_keys_a_new_entry(tmp_path, monkeypatch):
@@ -141,7 +141,7 @@ def test_an_edited_local_file_keys_a_new_entry(tmp_path, monkeypatch):
 
     def stage(cfg, workdir):
         calls.append(1)
-        return {"rows": (tmp_path / cfg.data.data_file).read_text().count("\n")}
+        return {"rows": (tmp_path / cfg.data.train_file).read_text().count("\n")}
 
     assert load_or_run("local_stage", _local("reviews.csv"), stage)["rows"] == 3
     assert load_or_run("local_stage", _local("reviews.csv"), stage)["rows"] == 3 and len(calls) == 1
@@ -160,5 +160,5 @@ def test_a_same_named_file_in_another_folder_gets_its_own_entry(tmp_path, monkey
         entries[folder] = entry_dir("local_stage", _local("reviews.csv"), lambda cfg, workdir: {})
     assert entries["one"] != entries["two"]
     monkeypatch.chdir(tmp_path / "one")
-    key = _local("reviews.csv").key_data()["data"]["data_file"]
+    key = _local("reviews.csv").key_data()["data"]["train_file"]
     assert key["path"] == "reviews.csv" and len(key["sha256"]) == 64

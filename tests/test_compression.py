@@ -361,7 +361,7 @@ def test_interrupted_slenderization_resumes_to_the_same_weights(tmp_path, tiny_b
     from costeff_same.compression.pipeline import Prune, distill, distill_segment
     from costeff_same.compression.stages import DistillConfig
     from costeff_same.compression.teacher import TeacherOutputs
-    from costeff_same.core.data import Encoded
+    from costeff_same.core.encoding import Encoded
 
     texts = ["a gripping film", "dull and long", "a joy", "not good", "fine work", "bad", "great", "slow"] * 2
     ds = Dataset.from_dict({"text": texts, "label": [1, 0, 1, 0, 1, 0, 1, 0] * 2})

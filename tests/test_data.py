@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from costeff_same.core.data import DataError, Encoded, load_local, load_task, stratified_split
+from costeff_same.core.data import DataError, load_local, load_task, stratified_split
+from costeff_same.core.encoding import Encoded
+from costeff_same.foundations.config import ConfigError, DataConfig
 
 
 def test_rotten_tomatoes_split_is_seeded_stratified_and_recorded():
@@ -118,7 +120,7 @@ def test_glues_own_mrpc_file_loads():
 def test_unknown_task_names_the_accepted_ones():
     with pytest.raises(DataError, match="unknown task 'sst3'; accepted: rotten_tomatoes, imdb, sst2"):
         load_task("sst3")
-    with pytest.raises(DataError, match="needs data_file"):
+    with pytest.raises(DataError, match="needs train_file"):
         load_task("local")
 
 
@@ -139,3 +141,75 @@ def test_max_length_beyond_the_model_limit_is_refused(tokenizer):
         Encoded(task.splits["test"].select(range(4)), load_tokenizer("minilm-l6"), 1024)
     with pytest.raises(DataError, match="max_length=256 is outside 8..128"):
         Encoded(task.splits["test"].select(range(4)), tokenizer, 256)
+
+
+def _sentiment(path, start, n, kind="csv", columns=("text", "label")):
+    rows = [{columns[0]: f"Review {i}: a {'fine' if i % 2 else 'dull'} film", columns[1]: i % 2}
+            for i in range(start, start + n)]
+    return _write(path, rows, kind)
+
+
+def test_train_validation_and_test_files_and_the_split_made_for_a_missing_one(tmp_path):
+    from costeff_same.core.data import load_data
+
+    train, test = _sentiment(tmp_path / "train.csv", 0, 100), _sentiment(tmp_path / "test.tsv", 1000, 30, "tsv")
+    task = load_data(DataConfig(task="local", train_file=str(train), test_file=str(test)))
+    record = task.split_record
+    assert record["sizes"] == {"train": 90, "validation": 10, "test": 30}          # 90/10 of the training file
+    assert record["kind"] == "seeded stratified 90/10"
+    assert record["sources"]["test"] == str(test) and str(train) in record["sources"]["validation"]
+    assert record["train_overlap"]["test"]["in_training_data"] == 0
+    val = _sentiment(tmp_path / "val.jsonl", 2000, 20, "jsonl")
+    three = load_data(DataConfig(task="local", train_file=str(train), validation_file=str(val), test_file=str(test)))
+    assert {s: len(d) for s, d in three.splits.items()} == {"train": 100, "validation": 20, "test": 30}
+    assert set(three.split_record["index_sha256"]) == {"train"}
+
+
+def test_named_columns_and_a_wrong_name_lists_the_columns_found(tmp_path):
+    from costeff_same.core.data import load_data
+
+    path = _sentiment(tmp_path / "mine.csv", 0, 40, columns=("review", "stars"))
+    task = load_data(DataConfig(task="local", train_file=str(path), text_column="review", label_column="stars"))
+    assert task.split_record["columns"] == {"text": "review", "text_pair": None, "label": "stars"}
+    with pytest.raises(DataError, match=r"has no column 'body' \(text_column\); found columns \['review', 'stars'\]"):
+        load_data(DataConfig(task="local", train_file=str(path), text_column="body", label_column="stars"))
+    with pytest.raises(DataError, match="name both"):
+        load_data(DataConfig(task="local", train_file=str(path), text_column="review"))
+
+
+def test_the_metric_parameter_and_a_metric_that_does_not_fit(tmp_path):
+    from costeff_same.core.data import load_data
+
+    path = str(_sentiment(tmp_path / "d.csv", 0, 40))
+    assert load_data(DataConfig(task="local", train_file=path)).metric == "accuracy"
+    assert load_data(DataConfig(task="local", train_file=path, metric="f1")).metric == "f1"
+    with pytest.raises(DataError, match="metric 'pearson_spearman' does not fit task 'local' with 2 label.*"
+                                        "accepted for it: accuracy, matthews, f1"):
+        load_data(DataConfig(task="local", train_file=path, metric="pearson_spearman"))
+    with pytest.raises(ConfigError, match="metric 'auc'; accepted: accuracy, f1, matthews, pearson_spearman"):
+        DataConfig(metric="auc")
+
+
+def test_an_evaluation_file_leaves_out_texts_of_the_training_data_unless_kept(tmp_path):
+    """Rotten Tomatoes trains; the evaluation file repeats 5 training sentences, changed in
+    case, punctuation and spacing only, beside 20 of its own."""
+    from costeff_same.core.data import load_data
+
+    train = load_task("rotten_tomatoes").splits["train"]
+    repeats = [{"text": "  " + t.upper().replace(",", " ").replace(".", "!") + " ", "label": y}
+               for t, y in zip(train["text"][:5], train["label"][:5])]
+    own = [{"text": f"an unseen sentence number {i}", "label": i % 2} for i in range(20)]
+    path = _write(tmp_path / "other.jsonl", repeats + own, "jsonl")
+    task = load_data(DataConfig(eval_file=str(path)))
+    assert task.split_record["train_overlap"]["test"] == {"rows": 25, "in_training_data": 5, "left_out": 5,
+                                                         "evaluated": 20}
+    assert sorted(task.splits["test"]["text"]) == sorted(r["text"] for r in own)
+    assert task.split_record["sources"]["test"] == str(path)
+    assert len(task.splits["train"]) == len(train)                      # the training data is untouched
+    kept = load_data(DataConfig(eval_file=str(path), train_overlap="keep"))
+    assert len(kept.splits["test"]) == 25 and kept.split_record["train_overlap"]["test"]["left_out"] == 0
+    pairs = _write(tmp_path / "pairs.csv", [{"sentence1": f"a {i}", "sentence2": "b", "label": i % 2}
+                                            for i in range(10)], "csv")
+    with pytest.raises(DataError, match="has second sentences, and task 'rotten_tomatoes' lacks them"):
+        load_data(DataConfig(eval_file=str(pairs)))
+    assert DataConfig(eval_file=str(path)).for_training() == DataConfig()

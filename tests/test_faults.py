@@ -77,7 +77,7 @@ def data_dir(tmp_path):
 def _local(name: str) -> list[str]:
     suffix = DATA_FILES[name][1] if name in DATA_FILES else ".csv"
     return ["train", *SMOKE, "--victim", "patience", "--set", "task=local", "--set",
-            f"data_file={{data}}/{name}{suffix}"]
+            f"train_file={{data}}/{name}{suffix}"]
 
 
 def _train(*sets: str) -> list[str]:
@@ -115,9 +115,9 @@ CLI_CASES = [
     ("evaluate_tolerance", ["evaluate", *SMOKE, "--set", "tolerance=1"], "tolerance=1.0 is not accepted", 2),
     # the data's settings
     ("task_unknown", _train("task=sst3"), "unknown task 'sst3'; accepted: rotten_tomatoes, imdb", 2),
-    ("data_file_without_local", _train("data_file=reviews.csv"),
-     "data_file='reviews.csv' is read only with task='local', not task='rotten_tomatoes'", 2),
-    ("local_without_file", _train("task=local"), "task='local' needs data_file", 2),
+    ("train_file_without_local", _train("train_file=reviews.csv"),
+     "train_file='reviews.csv' is read only with task='local', not task='rotten_tomatoes'", 2),
+    ("local_without_file", _train("task=local"), "task='local' needs train_file", 2),
     ("max_length_small", _train("max_length=4"), "max_length=4 must be >= 8", 2),
     ("max_length_positions", _train("max_length=256"), "max_length=256 is outside 8..128 (the model's limit)", 2),
     ("train_size_zero", _train("train_size=0"), "train_size=0 must be >= 1 or None", 2),
@@ -234,7 +234,7 @@ def test_the_label_rule_is_printed_when_a_file_is_read(tmp_path, capsys):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".tsv", ".jsonl"]))
-def test_random_bytes_in_a_data_file_never_give_a_traceback(tmp_path, content, suffix):
+def test_random_bytes_in_a_train_file_never_give_a_traceback(tmp_path, content, suffix):
     path = tmp_path / f"random{suffix}"
     path.write_bytes(content)
     try:

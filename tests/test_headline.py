@@ -13,7 +13,7 @@ from costeff_same.core.metrics import efficiency_change, efficiency_gain_reducti
 from costeff_same.foundations.config import ConfigError, load_profile
 from costeff_same.parameters import SCHEMAS, notebook_parameters_cell
 from costeff_same.selection import comparisons, matched, operating_point, sweep
-from costeff_same.victims import multi_exit_config, victims_config
+from costeff_same.victims import COMMON_KEYS, multi_exit_config, victims_config
 
 
 def _row(value, metric, speedup):
@@ -208,8 +208,8 @@ def test_highlight_html_strikes_each_changed_word_and_escapes():
 
 
 def test_victims_config_reads_chapter_one_of_the_profile_and_refuses_a_disagreeing_key():
-    params = {"victim_profile": "smoke", "task": "rotten_tomatoes", "backbone": "other", "max_length": 32,
-              "data_file": None}
+    params = {"victim_profile": "smoke", **{k: None for k in COMMON_KEYS}, "train_overlap": "drop",
+              "task": "rotten_tomatoes", "backbone": "other", "max_length": 32, "eval_file": None}
     cfg = victims_config(dict(params), "chapter 3", given=set())
     assert cfg == multi_exit_config(**load_profile("smoke")["01_multi_exit"])
     with pytest.raises(ConfigError, match="backbone='other' differs from chapter 1's 'tiny-random'"):

@@ -293,7 +293,7 @@ def test_help_notebook_lists_every_parameter_with_its_meaning(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     for name, meaning in (("task", "rotten_tomatoes, imdb"), ("entropy_thresholds", "sweep"),
-                          ("data_file", ".csv")):
+                          ("train_file", ".csv")):
         lines = out.stdout.splitlines()
         at = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{name}:"))
         assert "Unknown type" not in lines[at]

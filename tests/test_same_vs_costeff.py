@@ -73,7 +73,7 @@ def test_flops_at_each_sentences_exit_layer_equal_a_hand_count(slender, tokenize
 
 
 def test_a_slender_victims_early_exit_path_gives_every_exit_layer_of_the_all_exits_path(slender, tokenizer):
-    from costeff_same.core.data import Encoded
+    from costeff_same.core.encoding import Encoded
 
     policy = spread_policy(slender, tokenizer, TEXTS)
     data = Encoded.from_texts(TEXTS, [0] * len(TEXTS), tokenizer, 32)

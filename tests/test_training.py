@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from costeff_same.core.data import Encoded, load_task, subsample
+from costeff_same.core.data import load_task, subsample
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.metrics import per_exit_metric
 from costeff_same.core.modeling import from_backbone
 from costeff_same.engine.training import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from costeff_same.core.data import load_task, subsample
+from costeff_same.core.data import load_data, subsample
 from costeff_same.foundations.config import ConfigError, DataConfig
 
 
@@ -58,7 +58,7 @@ def attack_sentences(data: DataConfig, n: int, seed: int,
     Raises:
         ConfigError: for a sentence-pair task.
     """
-    task = load_task(data.task, data.seed, data.data_file)
+    task = load_data(data)
     if task.has_pairs:
         raise ConfigError(f"task {task.name!r} has sentence pairs; {who} takes single sentences")
     test = subsample(task.splits["test"], data.eval_size, data.seed)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficiency_change
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification

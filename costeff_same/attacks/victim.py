@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from costeff_same.attacks.text import AttackedText
-from costeff_same.core.data import length_sorted_batches
+from costeff_same.core.encoding import length_sorted_batches
 from costeff_same.core.exits import ExitPolicy, early_exit_forward, simulate_exits
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
 

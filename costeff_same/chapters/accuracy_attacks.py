@@ -133,7 +133,7 @@ def accuracy_attacks_config(**params: Any) -> AccuracyAttacksConfig:
 
     ``victim_profile`` names the profile whose chapter-1 victims are attacked (its
     ``01_multi_exit`` parameters). The profile's ``common`` keys (task, backbone,
-    max_length, data_file) are accepted and must agree with those victims'.
+    max_length and the local files) are accepted and must agree with those victims'.
 
     Raises:
         ConfigError: for an unknown parameter (the accepted ones are listed), a value of the

@@ -40,7 +40,7 @@ from costeff_same import verdicts
 from costeff_same.attacks.same_units import run_same_unit
 from costeff_same.attacks.transfer import replay, unit_texts
 from costeff_same.core.backbones import load_tokenizer
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import efficacy, efficiency_change
 from costeff_same.core.statistics import (

@@ -58,7 +58,7 @@ from costeff_same.attacks.transfer import replay, unit_texts
 from costeff_same.attacks.units import RecipeUnitConfig, meaning, run_recipe_unit
 from costeff_same.chapters.same_summary import exit_layers
 from costeff_same.core.backbones import load_tokenizer
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.metrics import time_inference
 from costeff_same.engine.parallel import Task, part_name, run_stages, stage_task
@@ -208,7 +208,7 @@ def same_config(**params: Any) -> SameConfig:
     """Chapter 4's config from the notebook's flat parameters.
 
     ``victim_profile`` names the profile whose chapter-1 victims are attacked. The profile's
-    ``common`` keys (task, backbone, max_length, data_file) are accepted and must agree with
+    ``common`` keys (task, backbone, max_length and the local files) are accepted and must agree with
     those victims'. The attack settings (``lam``, ``beam_width``, ...) are flat parameters.
 
     Raises:

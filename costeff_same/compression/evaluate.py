@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from costeff_same.compression.slenderize import shape_of
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import predictions_of
 from costeff_same.core.metrics import count_parameters, flops_table, mean_flops, per_exit_metric
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification

@@ -46,6 +46,7 @@ from costeff_same.foundations.config import (
 )
 from costeff_same.foundations.schema import Param, Schema
 from costeff_same.selection import comparisons
+from costeff_same.victims import DATA_PARAMS
 
 #: the paper's claim (abstract): share of BERT-base's GLUE performance, parameter and FLOPs fractions
 PAPER_CLAIM = {"retention": 0.965, "parameter_fraction": 1 / 8, "flops_fraction": 1 / 19}
@@ -124,11 +125,8 @@ def static_names(static: tuple[RecoverConfig, ...]) -> list[str]:
 
 #: chapter 2's notebook parameters (defaults: ``configs/default.yaml``)
 COSTEFF_SCHEMA = Schema("02_costeff", {
-    "task": Param("str", 'task: rotten_tomatoes, imdb, a GLUE task (sst2, mrpc, ...) or local'),
-    "data_file": Param("Optional[str]", 'path of a local .csv, .tsv or .jsonl file (task local)'),
-    "backbone": Param("str", 'backbone: minilm-l6 (packaged), tiny-random, a local folder or a hub id'),
+    **DATA_PARAMS,
     "seed": Param("int", 'seeds the split, initialisation, data order, dropout and importance samples'),
-    "max_length": Param("int", 'tokens per example; longer texts are truncated and counted'),
     "train_size": Param("Optional[int]", 'subsample the training split to this many examples (None: all)'),
     "eval_size": Param("Optional[int]", 'subsample validation and test to this many examples each (None: all)'),
     "batch_size": Param("int", 'examples per training step (teacher and every distillation stage)'),
@@ -167,6 +165,13 @@ COSTEFF_SCHEMA = Schema("02_costeff", {
 })
 
 
+def _own_splits(p: dict[str, Any]) -> DataConfig:
+    if p["eval_file"] is not None:
+        raise ConfigError(f"eval_file={p['eval_file']!r}: chapter 2 compresses and evaluates on the task's own "
+                          "splits; evaluate chapter 1's victims on another file (chapters 1, 3 and 4)")
+    return DataConfig.from_dict(pick(p, DATA_KEYS)).for_training()
+
+
 def costeff_config(**params: Any) -> CostEffExperimentConfig:
     """Build chapter 2's config from the notebook's flat parameters.
 
@@ -182,7 +187,7 @@ def costeff_config(**params: Any) -> CostEffExperimentConfig:
             the wrong type.
     """
     p = COSTEFF_SCHEMA.complete(params)
-    data = DataConfig.from_dict(pick(p, DATA_KEYS))
+    data = _own_splits(p)
     renames = {"teacher_epochs": "epochs", "teacher_exit_epochs": "exit_epochs",
                "teacher_learning_rate": "learning_rate", "teacher_exit_learning_rate": "exit_learning_rate"}
     train = TrainConfig.from_dict({"exit_style": "deebert", "regime": "two_stage",

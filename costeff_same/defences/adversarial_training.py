@@ -31,7 +31,7 @@ from typing import Any
 
 from costeff_same.attacks.same_units import SameSettings
 from costeff_same.core.backbones import load_tokenizer
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.defences.systems import DefenceConfig, training_sentences
 from costeff_same.defences.units import DefenceAttackUnitConfig, attack_system, run_defence_attack
 from costeff_same.engine.results import load_or_run, stage

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.exits import ExitPolicy, simulate_exits
 from costeff_same.core.statistics import bootstrap_interval
 from costeff_same.defences.guard import TrajectoryDetector

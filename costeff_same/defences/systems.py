@@ -36,7 +36,7 @@ from costeff_same.attacks.sentences import balanced_order
 from costeff_same.attacks.text import AttackedText
 from costeff_same.attacks.victim import MultiExitVictim, VictimOutput
 from costeff_same.core.backbones import load_tokenizer
-from costeff_same.core.data import load_task, subsample
+from costeff_same.core.data import load_data, subsample
 from costeff_same.core.exits import ExitPolicy
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification
 from costeff_same.defences.guard import DetectorPenalty, GuardedPolicy, TrajectoryDetector
@@ -85,7 +85,7 @@ class DefenceConfig(StageConfig):
 def split_sentences(data: DataConfig, split: str) -> tuple[list[str], list[int]]:
     """Every sentence and label of ``split`` (``train``, ``validation``, ``test``) as chapter 1
     prepares it (subsampled to ``train_size`` / ``eval_size``)."""
-    task = load_task(data.task, data.seed, data.data_file)
+    task = load_data(data)
     size = data.train_size if split == "train" else data.eval_size
     rows = subsample(task.splits[split], size, data.seed)
     return list(rows["text"]), [int(y) for y in rows["label"]]

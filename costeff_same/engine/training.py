@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from costeff_same.core.data import Encoded
+from costeff_same.core.encoding import Encoded
 from costeff_same.core.modeling import MultiExitBertForSequenceClassification, task_loss
 from costeff_same.engine.trainer import Segment, TrainingInterrupted, run_segments
 from costeff_same.foundations.config import TrainConfig

@@ -25,7 +25,7 @@ import yaml
 from costeff_same.foundations.integrity import sha256_file
 from costeff_same.foundations.paths import CONFIGS_DIR
 from costeff_same.foundations.pins import backbone_digest
-from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES, PRECISIONS, REGIMES, TASKS
+from costeff_same.foundations.registry import EXIT_POOLINGS, EXIT_STYLES, PRECISIONS, REGIMES, TASK_METRICS, TASKS
 
 PROFILES = ("smoke", "default", "paper")
 
@@ -243,11 +243,21 @@ def load_profile(profile: str) -> dict[str, dict[str, Any]]:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig(StageConfig):
-    """Which task and how much of it.
+    """Which task, from which files, and how much of it.
 
     Attributes:
         task: a task of :data:`costeff_same.foundations.registry.TASKS`.
-        data_file: the user's file for ``task='local'``.
+        train_file: the user's training file for ``task='local'`` (``.csv``, ``.tsv``, ``.jsonl``).
+        validation_file, test_file: the user's validation and test files (``task='local'``);
+            a missing one is cut from ``train_file`` by the seeded, stratified split.
+        text_column, text_pair_column, label_column: the local files' columns (None: GLUE's
+            layouts are recognised by their column names).
+        metric: the task metric (``accuracy``, ``f1``, ``matthews``, ``pearson_spearman``);
+            None: the task's (GLUE's for a GLUE task).
+        eval_file: evaluate and attack on this file's texts instead of the task's test split
+            (same labels; cross-dataset evaluation).
+        train_overlap: ``drop`` (default) or ``keep`` the evaluation texts from another file
+            that also occur in the training data (compared up to case, punctuation, whitespace).
         seed: seeds the split and subsampling.
         max_length: tokens per example (longer texts are truncated and counted).
         train_size: subsample the training split to this many examples (None: all).
@@ -255,7 +265,15 @@ class DataConfig(StageConfig):
     """
 
     task: str = "rotten_tomatoes"
-    data_file: str | None = file_field()
+    train_file: str | None = file_field()
+    validation_file: str | None = file_field()
+    test_file: str | None = file_field()
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    metric: str | None = None
+    eval_file: str | None = file_field()
+    train_overlap: str = "drop"
     seed: int = 0
     max_length: int = 64
     train_size: int | None = None
@@ -263,16 +281,29 @@ class DataConfig(StageConfig):
 
     def __post_init__(self):
         choice("task", self.task, TASKS)
+        choice("train_overlap", self.train_overlap, ("drop", "keep"))
+        if self.metric is not None:
+            choice("metric", self.metric, TASK_METRICS)
         if self.max_length < 8:
             raise ConfigError(f"max_length={self.max_length} must be >= 8")
-        if self.data_file is not None and self.task != "local":
-            raise ConfigError(f"data_file={self.data_file!r} is read only with task='local', not task={self.task!r}; "
-                              "set task=local or drop data_file")
-        if self.task == "local" and not self.data_file:
-            raise ConfigError("task='local' needs data_file (a .csv, .tsv or .jsonl path)")
+        for key in ("train_file", "validation_file", "test_file"):
+            if getattr(self, key) is not None and self.task != "local":
+                raise ConfigError(f"{key}={getattr(self, key)!r} is read only with task='local', not "
+                                  f"task={self.task!r}; set task=local, or evaluate on another file with eval_file")
+        if self.task == "local" and not self.train_file:
+            raise ConfigError("task='local' needs train_file (a .csv, .tsv or .jsonl path)")
+        named = {k: getattr(self, k) for k in ("text_column", "text_pair_column", "label_column")}
+        if any(named.values()) and not (self.task == "local" or self.eval_file):
+            raise ConfigError(f"{', '.join(f'{k}={v!r}' for k, v in named.items() if v)} name columns of local "
+                              "files: set task=local (with train_file) or eval_file")
         for key in ("train_size", "eval_size"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1 or None (all)")
+
+    def for_training(self) -> typing.Self:
+        """The same data without the evaluation file: what a model trained on it depends on
+        (a victim is trained once, whatever file it is evaluated on)."""
+        return self.replace(eval_file=None, train_overlap="drop")
 
 
 DATA_KEYS = tuple(f.name for f in dataclasses.fields(DataConfig))
